@@ -1,0 +1,2 @@
+//! criterion benches.
+fn main() {}

@@ -1,0 +1,2 @@
+//! The `relbuild` command.
+fn main() {}

@@ -1,0 +1,10 @@
+//! (layer: to be written)
+
+/// Errors of the `layer` module.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Placeholder until the module is written.
+    #[error("layer: not yet implemented")]
+    Unimplemented,
+}

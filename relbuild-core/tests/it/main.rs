@@ -1,0 +1,1 @@
+//! relbuild-core integration tests, against a real registry.

@@ -1,0 +1,2 @@
+//! Fixture generator.
+fn main() {}
