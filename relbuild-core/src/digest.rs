@@ -130,7 +130,12 @@ pub enum VerifyError {
 
 /// Checks a finished hash against what was expected. Digests whose
 /// algorithm is not sha256 cannot be checked and pass (the size still counts).
-pub fn verify(expected: &Digest, expected_size: Option<u64>, found: &Digest, found_size: u64) -> Result<(), VerifyError> {
+pub fn verify(
+    expected: &Digest,
+    expected_size: Option<u64>,
+    found: &Digest,
+    found_size: u64,
+) -> Result<(), VerifyError> {
     if let Some(size) = expected_size
         && size != found_size
     {

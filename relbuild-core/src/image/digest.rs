@@ -55,11 +55,7 @@ impl Digest {
 
     /// Errors with [`Error::DigestMismatch`] unless `found` equals `self`.
     pub fn verify(&self, found: &Digest) -> Result<(), Error> {
-        if self == found {
-            Ok(())
-        } else {
-            Err(Error::DigestMismatch { expected: self.clone(), found: found.clone() })
-        }
+        if self == found { Ok(()) } else { Err(Error::DigestMismatch { expected: self.clone(), found: found.clone() }) }
     }
 }
 
@@ -80,8 +76,7 @@ impl FromStr for Digest {
         if !valid_algorithm(algorithm) {
             return Err(bad("the algorithm must match `[a-z0-9]+([+._-][a-z0-9]+)*`"));
         }
-        if encoded.is_empty()
-            || !encoded.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'))
+        if encoded.is_empty() || !encoded.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'=' | b'_' | b'-'))
         {
             return Err(bad("the encoded part must match `[a-zA-Z0-9=_-]+`"));
         }

@@ -194,8 +194,12 @@ impl RawManifest {
     /// three spaces, no trailing newline) and wraps the bytes.
     pub fn from_manifest(manifest: &Manifest) -> Result<Self, Error> {
         let (bytes, media_type) = match manifest {
-            Manifest::Image(m) => (gojson::to_vec_indent(m, "   "), m.media_type.clone().unwrap_or(MediaType::OciManifest)),
-            Manifest::Index(i) => (gojson::to_vec_indent(i, "   "), i.media_type.clone().unwrap_or(MediaType::OciIndex)),
+            Manifest::Image(m) => {
+                (gojson::to_vec_indent(m, "   "), m.media_type.clone().unwrap_or(MediaType::OciManifest))
+            }
+            Manifest::Index(i) => {
+                (gojson::to_vec_indent(i, "   "), i.media_type.clone().unwrap_or(MediaType::OciIndex))
+            }
         };
         let bytes = bytes.map_err(|source| Error::Serialize { what: "manifest", source })?;
         let digest = Digest::sha256(&bytes);
@@ -316,13 +320,30 @@ mod tests {
 
     #[test]
     fn media_type_detection_table() {
-        let cfg = format!(r#"{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{}","size":1}}"#, "a".repeat(64));
+        let cfg = format!(
+            r#"{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:{}","size":1}}"#,
+            "a".repeat(64)
+        );
         let cases: Vec<(String, Option<&str>, MediaType)> = vec![
-            (format!(r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{cfg},"layers":[]}}"#), None, MediaType::DockerManifest),
+            (
+                format!(
+                    r#"{{"schemaVersion":2,"mediaType":"application/vnd.docker.distribution.manifest.v2+json","config":{cfg},"layers":[]}}"#
+                ),
+                None,
+                MediaType::DockerManifest,
+            ),
             (format!(r#"{{"schemaVersion":2,"config":{cfg},"layers":[]}}"#), None, MediaType::OciManifest),
             (r#"{"schemaVersion":2,"manifests":[]}"#.to_owned(), None, MediaType::OciIndex),
-            (r#"{"schemaVersion":2,"manifests":[]}"#.to_owned(), Some("application/vnd.docker.distribution.manifest.list.v2+json"), MediaType::DockerManifestList),
-            (format!(r#"{{"schemaVersion":2,"config":{cfg},"layers":[]}}"#), Some("text/plain"), MediaType::OciManifest),
+            (
+                r#"{"schemaVersion":2,"manifests":[]}"#.to_owned(),
+                Some("application/vnd.docker.distribution.manifest.list.v2+json"),
+                MediaType::DockerManifestList,
+            ),
+            (
+                format!(r#"{{"schemaVersion":2,"config":{cfg},"layers":[]}}"#),
+                Some("text/plain"),
+                MediaType::OciManifest,
+            ),
         ];
         for (json, ct, want) in cases {
             let raw = RawManifest::new(json.clone().into_bytes(), ct).expect(&json);

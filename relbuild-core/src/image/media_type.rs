@@ -97,9 +97,10 @@ impl MediaType {
     /// The compression of a layer media type; `None` for anything that is not a known layer type.
     pub fn layer_compression(&self) -> Option<Compression> {
         Some(match self {
-            Self::DockerLayerGzip | Self::DockerForeignLayerGzip | Self::OciLayerGzip | Self::OciNondistributableLayerGzip => {
-                Compression::Gzip
-            }
+            Self::DockerLayerGzip
+            | Self::DockerForeignLayerGzip
+            | Self::OciLayerGzip
+            | Self::OciNondistributableLayerGzip => Compression::Gzip,
             Self::DockerLayerZstd | Self::OciLayerZstd | Self::OciNondistributableLayerZstd => Compression::Zstd,
             Self::OciLayer | Self::OciNondistributableLayer => Compression::None,
             _ => return None,

@@ -9,7 +9,9 @@ mod media_type;
 mod reference;
 
 pub use digest::Digest;
-pub use manifest::{Descriptor, ImageConfig, ImageIndex, ImageManifest, Manifest, Platform, RawManifest, RootFs, RuntimeConfig};
+pub use manifest::{
+    Descriptor, ImageConfig, ImageIndex, ImageManifest, Manifest, Platform, RawManifest, RootFs, RuntimeConfig,
+};
 pub use media_type::{Compression, MediaType};
 pub use reference::{DOCKER_HUB, DOCKER_HUB_API, Reference};
 

@@ -174,7 +174,12 @@ impl Reference {
         if !valid_tag(tag) {
             return Err(reject(tag, "a tag must match `[\\w][\\w.-]{0,127}`"));
         }
-        Ok(Self { registry: self.registry.clone(), repository: self.repository.clone(), tag: Some(tag.to_owned()), digest: None })
+        Ok(Self {
+            registry: self.registry.clone(),
+            repository: self.repository.clone(),
+            tag: Some(tag.to_owned()),
+            digest: None,
+        })
     }
 
     /// Another repository on the same registry.
@@ -222,7 +227,9 @@ impl FromStr for Reference {
         }
         let (registry, path) = match name.split_once('/') {
             Some((first, path))
-                if first.contains(['.', ':']) || first == "localhost" || first.bytes().any(|b| b.is_ascii_uppercase()) =>
+                if first.contains(['.', ':'])
+                    || first == "localhost"
+                    || first.bytes().any(|b| b.is_ascii_uppercase()) =>
             {
                 if !valid_host(first) {
                     return Err(reject(input, format!("bad registry host `{first}`")));
@@ -242,7 +249,9 @@ impl FromStr for Reference {
             } else if bad.is_empty() {
                 "the repository path has an empty component (`//` or a trailing `/`)".to_owned()
             } else {
-                format!("bad repository component `{bad}`: use lower-case letters, digits and single `.`, `_`, `__` or `-` separators")
+                format!(
+                    "bad repository component `{bad}`: use lower-case letters, digits and single `.`, `_`, `__` or `-` separators"
+                )
             };
             return Err(reject(input, reason));
         }
@@ -281,11 +290,46 @@ mod tests {
         let d = format!("sha256:{}", "0".repeat(64));
         let cases: Vec<(String, &str, &str, Option<&str>, bool, String)> = vec![
             ("busybox".into(), "docker.io", "library/busybox", None, false, "docker.io/library/busybox".into()),
-            ("busybox:1.36".into(), "docker.io", "library/busybox", Some("1.36"), false, "docker.io/library/busybox:1.36".into()),
-            ("docker.io/busybox".into(), "docker.io", "library/busybox", None, false, "docker.io/library/busybox".into()),
-            ("openshift/origin".into(), "docker.io", "openshift/origin", None, false, "docker.io/openshift/origin".into()),
-            ("quay.io/openshift-release-dev/ocp-release:4.15.3-x86_64".into(), "quay.io", "openshift-release-dev/ocp-release", Some("4.15.3-x86_64"), false, "quay.io/openshift-release-dev/ocp-release:4.15.3-x86_64".into()),
-            ("127.0.0.1:5000/ocp/release".into(), "127.0.0.1:5000", "ocp/release", None, false, "127.0.0.1:5000/ocp/release".into()),
+            (
+                "busybox:1.36".into(),
+                "docker.io",
+                "library/busybox",
+                Some("1.36"),
+                false,
+                "docker.io/library/busybox:1.36".into(),
+            ),
+            (
+                "docker.io/busybox".into(),
+                "docker.io",
+                "library/busybox",
+                None,
+                false,
+                "docker.io/library/busybox".into(),
+            ),
+            (
+                "openshift/origin".into(),
+                "docker.io",
+                "openshift/origin",
+                None,
+                false,
+                "docker.io/openshift/origin".into(),
+            ),
+            (
+                "quay.io/openshift-release-dev/ocp-release:4.15.3-x86_64".into(),
+                "quay.io",
+                "openshift-release-dev/ocp-release",
+                Some("4.15.3-x86_64"),
+                false,
+                "quay.io/openshift-release-dev/ocp-release:4.15.3-x86_64".into(),
+            ),
+            (
+                "127.0.0.1:5000/ocp/release".into(),
+                "127.0.0.1:5000",
+                "ocp/release",
+                None,
+                false,
+                "127.0.0.1:5000/ocp/release".into(),
+            ),
             ("localhost/a".into(), "localhost", "a", None, false, "localhost/a".into()),
             ("localhost:5000/a/b:t".into(), "localhost:5000", "a/b", Some("t"), false, "localhost:5000/a/b:t".into()),
             (format!("reg.io/a@{d}"), "reg.io", "a", None, true, format!("reg.io/a@{d}")),

@@ -1,0 +1,200 @@
+//! A real registry for tests: Debian's `docker-registry`
+//! (distribution/distribution) on 127.0.0.1, on a free port, with a temporary
+//! storage directory. Dropping the handle stops it and deletes the storage.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// The registry binary; `RELBUILD_TEST_REGISTRY_BIN` overrides it.
+fn registry_bin() -> PathBuf {
+    std::env::var_os("RELBUILD_TEST_REGISTRY_BIN").map_or_else(|| PathBuf::from("docker-registry"), PathBuf::from)
+}
+
+/// Extra configuration appended to the registry's `config.yml`.
+#[derive(Debug, Default, Clone)]
+pub struct RegistryConfig {
+    /// YAML placed under `auth:` (already indented by two spaces), if any.
+    pub auth_yaml: Option<String>,
+    /// YAML placed under `http:` (already indented by two spaces), if any, e.g. `tls:`.
+    pub http_yaml: Option<String>,
+    /// Whether the server speaks TLS (decides how readiness is probed and the URL scheme).
+    pub tls: bool,
+}
+
+/// A running `docker-registry`.
+#[derive(Debug)]
+pub struct TestRegistry {
+    child: Child,
+    port: u16,
+    tls: bool,
+    dir: tempfile::TempDir,
+}
+
+/// Reserves a free loopback port by binding and releasing it.
+pub fn free_port() -> Result<u16> {
+    let l = TcpListener::bind("127.0.0.1:0").context("binding a free port")?;
+    Ok(l.local_addr()?.port())
+}
+
+impl TestRegistry {
+    /// Starts an anonymous, plain-HTTP registry.
+    pub fn start() -> Result<Self> {
+        Self::start_with(RegistryConfig::default())
+    }
+
+    /// Starts a registry with extra configuration.
+    pub fn start_with(cfg: RegistryConfig) -> Result<Self> {
+        let mut last = None;
+        for _ in 0..5 {
+            match Self::try_start(&cfg) {
+                Ok(r) => return Ok(r),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("tried at least once"))
+    }
+
+    fn try_start(cfg: &RegistryConfig) -> Result<Self> {
+        let dir = tempfile::Builder::new().prefix("relbuild-registry-").tempdir()?;
+        let port = free_port()?;
+        let storage = dir.path().join("storage");
+        std::fs::create_dir_all(&storage)?;
+        let mut yaml = format!(
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: relbuild-test-secret\n",
+            storage.display()
+        );
+        if let Some(h) = &cfg.http_yaml {
+            yaml.push_str(h);
+            if !h.ends_with('\n') {
+                yaml.push('\n');
+            }
+        }
+        if let Some(a) = &cfg.auth_yaml {
+            yaml.push_str("auth:\n");
+            yaml.push_str(a);
+            if !a.ends_with('\n') {
+                yaml.push('\n');
+            }
+        }
+        let config = dir.path().join("config.yml");
+        std::fs::write(&config, yaml)?;
+        let log = std::fs::File::create(dir.path().join("registry.log"))?;
+        let child = Command::new(registry_bin())
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| {
+                format!("starting `{}` (install Debian's docker-registry package)", registry_bin().display())
+            })?;
+        let mut reg = Self { child, port, tls: cfg.tls, dir };
+        reg.wait_ready()?;
+        Ok(reg)
+    }
+
+    fn wait_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("docker-registry exited with {status}: {}", self.log());
+            }
+            if let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) {
+                if self.tls {
+                    return Ok(());
+                }
+                s.set_read_timeout(Some(Duration::from_secs(2)))?;
+                let _ = s.write_all(b"GET /v2/ HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+                let mut buf = [0u8; 12];
+                if s.read_exact(&mut buf).is_ok() && buf.starts_with(b"HTTP/1.") {
+                    return Ok(());
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!("docker-registry did not become ready on port {}: {}", self.port, self.log())
+    }
+
+    /// `127.0.0.1:PORT`: the registry part of a pullspec.
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// `http://127.0.0.1:PORT` (or `https://`).
+    pub fn url(&self) -> String {
+        format!("{}://127.0.0.1:{}", if self.tls { "https" } else { "http" }, self.port)
+    }
+
+    /// The temporary directory holding config, storage and log.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// What the registry logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs `skopeo` with `args` and returns its stdout; errors carry its stderr.
+pub fn skopeo(args: &[&str]) -> Result<String> {
+    let out = Command::new("skopeo")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .context("running skopeo (install Debian's skopeo package)")?;
+    if !out.status.success() {
+        bail!("skopeo {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8(out.stdout)?)
+}
+
+/// `skopeo inspect --raw` of `docker://REF` on a plain-HTTP registry.
+pub fn skopeo_inspect_raw(reference: &str) -> Result<Vec<u8>> {
+    let out = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false", &format!("docker://{reference}")])
+        .stdin(Stdio::null())
+        .output()
+        .context("running skopeo")?;
+    if !out.status.success() {
+        bail!("skopeo inspect --raw {reference} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(out.stdout)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_answers_and_stops() {
+        let reg = TestRegistry::start().expect("registry starts");
+        let mut s = TcpStream::connect(("127.0.0.1", reg.port())).expect("connects");
+        s.write_all(b"GET /v2/ HTTP/1.0\r\n\r\n").expect("writes");
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).expect("reads");
+        assert!(resp.starts_with("HTTP/1.0 200"), "{resp}");
+        let port = reg.port();
+        drop(reg);
+        std::thread::sleep(Duration::from_millis(100));
+        assert!(TcpStream::connect(("127.0.0.1", port)).is_err(), "registry stopped");
+    }
+}
