@@ -41,7 +41,15 @@ fn main() -> Result<()> {
                 std::fs::write(&f, reg.host()).with_context(|| format!("writing {}", f.display()))?;
             }
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            rt.block_on(tokio::signal::ctrl_c())?;
+            // Stop on Ctrl-C or SIGTERM (what `kill` and scripts send), so the
+            // registry child and its storage are always cleaned up.
+            rt.block_on(async {
+                let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+                tokio::select! {
+                    r = tokio::signal::ctrl_c() => r,
+                    _ = term.recv() => Ok(()),
+                }
+            })?;
             drop(reg);
             Ok(())
         }
