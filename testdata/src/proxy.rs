@@ -442,8 +442,7 @@ mod tests {
         fn status(&self) -> u16 {
             self.headers
                 .lines()
-                .filter(|l| l.starts_with("HTTP/"))
-                .next_back()
+                .rfind(|l| l.starts_with("HTTP/"))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|s| s.parse().ok())
                 .unwrap_or(0)
