@@ -428,76 +428,7 @@ async fn pump(mut body: Incoming, tx: mpsc::Sender<Result<Frame<Bytes>, BoxError
 mod tests {
     use super::*;
     use crate::registry::TestRegistry;
-    use sha2::{Digest, Sha256};
-    use std::process::{Command, Stdio};
-
-    /// Output of one curl run.
-    struct Curl {
-        code: i32,
-        headers: String,
-        body: Vec<u8>,
-    }
-
-    impl Curl {
-        fn status(&self) -> u16 {
-            self.headers
-                .lines()
-                .rfind(|l| l.starts_with("HTTP/"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(0)
-        }
-
-        fn header(&self, name: &str) -> Option<String> {
-            self.headers.lines().find_map(|l| {
-                let (k, v) = l.split_once(':')?;
-                k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_owned())
-            })
-        }
-    }
-
-    fn curl(args: &[&str], body: Option<&[u8]>) -> Curl {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let hdr = dir.path().join("h");
-        let out = dir.path().join("b");
-        let mut cmd = Command::new("curl");
-        cmd.args(["-sS", "--max-time", "20", "-D"]).arg(&hdr).arg("-o").arg(&out).args(args);
-        if let Some(b) = body {
-            let inp = dir.path().join("in");
-            std::fs::write(&inp, b).expect("write body");
-            cmd.arg("--data-binary").arg(format!("@{}", inp.display()));
-        }
-        let st = cmd.stdin(Stdio::null()).status().expect("curl runs");
-        Curl {
-            code: st.code().unwrap_or(-1),
-            headers: std::fs::read_to_string(&hdr).unwrap_or_default(),
-            body: std::fs::read(&out).unwrap_or_default(),
-        }
-    }
-
-    fn digest(b: &[u8]) -> String {
-        format!("sha256:{}", hex::encode(Sha256::digest(b)))
-    }
-
-    /// Pushes a blob through `base` (POST then PUT on the returned Location).
-    fn push_blob(base: &str, repo: &str, blob: &[u8]) -> String {
-        let d = digest(blob);
-        let r = curl(&["-X", "POST", &format!("{base}/v2/{repo}/blobs/uploads/")], None);
-        assert_eq!(r.status(), 202, "{}", r.headers);
-        let loc = r.header("location").expect("upload location");
-        let sep = if loc.contains('?') { '&' } else { '?' };
-        let url = if loc.starts_with('/') { format!("{base}{loc}") } else { loc };
-        let r = curl(
-            &["-X", "PUT", "-H", "Content-Type: application/octet-stream", &format!("{url}{sep}digest={d}")],
-            Some(blob),
-        );
-        assert_eq!(r.status(), 201, "{}", r.headers);
-        d
-    }
-
-    fn blob(n: usize) -> Vec<u8> {
-        (0..n).map(|i| u8::try_from(i % 251).unwrap_or(0)).collect()
-    }
+    use crate::testutil::{blob, curl, digest, push_blob};
 
     #[test]
     fn rewrites_location_only_for_upstream() {
