@@ -3,10 +3,12 @@
 //! - [`registry`]: a real `docker-registry` started on loopback for each test.
 //! - [`proxy`]: a fault-injecting reverse proxy in front of that registry.
 //! - [`token`]: a bearer-token issuer for the registry's `auth.token` flow.
+//! - [`tls`]: a throw-away CA and server certificate for an HTTPS registry.
 
 pub mod proxy;
 pub mod registry;
 mod serve;
 #[cfg(test)]
 mod testutil;
+pub mod tls;
 pub mod token;
