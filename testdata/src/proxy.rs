@@ -547,4 +547,21 @@ mod tests {
         assert_eq!(r.code, 52, "curl: empty reply");
         assert_eq!(proxy.requests().last().map(|s| s.status), Some(0));
     }
+
+    #[test]
+    fn concurrent_requests_share_the_fault_budget() {
+        let reg = TestRegistry::start().expect("registry");
+        let proxy = FaultProxy::start(&reg.host()).expect("proxy");
+        let d = push_blob(&proxy.url(), "par/r", &blob(30_000));
+        let m = Matcher::new("GET", "/blobs/");
+        proxy.add(Fault::new(m.clone(), Action::status(503)).times(4));
+        let url = format!("{}/v2/par/r/blobs/{d}", proxy.url());
+        let statuses: Vec<u16> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..16).map(|_| s.spawn(|| curl(&[&url], None).status())).collect();
+            hs.into_iter().map(|h| h.join().unwrap_or(0)).collect()
+        });
+        assert_eq!(statuses.iter().filter(|&&c| c == 503).count(), 4, "{statuses:?}");
+        assert_eq!(statuses.iter().filter(|&&c| c == 200).count(), 12, "{statuses:?}");
+        assert_eq!(proxy.hits(&m), 16);
+    }
 }
