@@ -780,3 +780,297 @@ pub struct GcReport {
     /// Their total size.
     pub bytes_freed: u64,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Files (not directories) under `dir`, relative, sorted.
+    pub(crate) fn files(dir: &Path) -> Vec<String> {
+        let mut out: Vec<String> = walkdir::WalkDir::new(dir)
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.path().strip_prefix(dir).expect("under dir").to_string_lossy().into_owned())
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// A small image whose "layer" is arbitrary bytes: the store does not look inside.
+    pub(crate) fn tiny_image(dir: &OciDir, layer: &[u8], tag: &str) -> StoredImage {
+        let (d, n) = dir.write_blob(layer).expect("layer stored");
+        let config = format!(
+            r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{}"]}}}}"#,
+            Digest::sha256(layer)
+        );
+        dir.write_image(config.as_bytes(), vec![Descriptor::new(MediaType::OciLayer, d, n)], Some(tag))
+            .expect("image stored")
+    }
+
+    #[test]
+    fn create_writes_a_fresh_layout_and_open_accepts_it() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path().join("layout");
+        OciDir::create(&root).expect("created");
+        assert_eq!(fs::read(root.join("oci-layout")).expect("oci-layout"), OCI_LAYOUT_BYTES);
+        assert_eq!(
+            fs::read_to_string(root.join("index.json")).expect("index.json"),
+            r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#
+        );
+        assert!(root.join("blobs/sha256").is_dir());
+        OciDir::open(&root).expect("opens");
+        // Creating again keeps what is there.
+        let dir = OciDir::create(&root).expect("re-created");
+        tiny_image(&dir, b"layer", "v1");
+        assert_eq!(OciDir::create(&root).expect("re-created").list_tags().expect("tags"), ["v1"]);
+    }
+
+    #[test]
+    fn open_rejects_what_is_not_a_layout() {
+        let cases: &[(Option<&str>, Option<&str>, &str)] = &[
+            (None, Some("{}"), "is not an OCI image layout"),
+            (Some(r#"{"imageLayoutVersion":"2.0.0"}"#), Some("{}"), "version `2.0.0`"),
+            (Some("not json"), Some("{}"), "not a valid `oci-layout` file"),
+            (Some(r#"{"imageLayoutVersion":"1.0.0"}"#), None, "I/O error on"),
+            (Some(r#"{"imageLayoutVersion":"1.0.0"}"#), Some("[]"), "not a valid image index"),
+            (Some(r#"{"imageLayoutVersion":"1.0.0"}"#), Some(r#"{"schemaVersion":2,"manifests":[]}"#), ""),
+        ];
+        for (layout, index, want) in cases {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            if let Some(l) = layout {
+                fs::write(tmp.path().join("oci-layout"), l).expect("write");
+            }
+            if let Some(i) = index {
+                fs::write(tmp.path().join("index.json"), i).expect("write");
+            }
+            match OciDir::open(tmp.path()) {
+                Ok(_) => assert!(want.is_empty(), "{layout:?} {index:?} opened"),
+                Err(e) => {
+                    let msg = e.to_string();
+                    assert!(!want.is_empty() && msg.contains(want), "{layout:?} {index:?}: {msg}");
+                    assert!(msg.contains(&tmp.path().display().to_string()), "names the path: {msg}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn blob_writer_completes_into_place() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = OciDir::create(tmp.path()).expect("created");
+        let mut w = dir.blob_writer().expect("writer");
+        assert!(w.temp_path().starts_with(tmp.path().join("blobs/sha256")), "temp file is next to the blobs");
+        w.write_all(b"hello ").expect("write");
+        w.write_all(b"world").expect("write");
+        assert_eq!(w.len(), 11);
+        let (d, n) = w.complete().expect("complete");
+        assert_eq!((d.clone(), n), (Digest::sha256(b"hello world"), 11));
+        assert_eq!(
+            files(tmp.path()),
+            ["blobs/sha256/".to_owned() + d.encoded(), "index.json".into(), "oci-layout".into()]
+        );
+        assert!(dir.has_blob(&d));
+        assert_eq!(dir.read_blob_verified(&d, Some(11)).expect("reads"), b"hello world");
+        // Storing the same content again is fine.
+        assert_eq!(dir.write_blob(b"hello world").expect("again"), (d, 11));
+    }
+
+    #[test]
+    fn failed_or_abandoned_writes_leave_nothing() {
+        let good = Digest::sha256(b"content");
+        let cases = [
+            ("wrong digest", Descriptor::new(MediaType::OciLayer, Digest::sha256(b"other"), 7), "digest mismatch"),
+            ("wrong size", Descriptor::new(MediaType::OciLayer, good.clone(), 8), "size mismatch"),
+        ];
+        for (what, desc, want) in cases {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let dir = OciDir::create(tmp.path()).expect("created");
+            let mut w = dir.blob_writer().expect("writer");
+            w.write_all(b"content").expect("write");
+            let e = w.complete_verified_as(&desc).expect_err(what);
+            assert!(e.is_corrupt(), "{what}: {e:?}");
+            let chain = format!("{e}: {}", std::error::Error::source(&e).map(|s| s.to_string()).unwrap_or_default());
+            assert!(chain.contains(want), "{what}: {chain}");
+            assert_eq!(files(tmp.path()), ["index.json", "oci-layout"], "{what}");
+
+            let e = dir.copy_blob_from(&b"content"[..], Some(&desc)).expect_err(what);
+            assert!(e.is_corrupt(), "{what}: {e:?}");
+            assert_eq!(files(tmp.path()), ["index.json", "oci-layout"], "{what}");
+        }
+
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = OciDir::create(tmp.path()).expect("created");
+        let mut w = dir.blob_writer().expect("writer");
+        w.write_all(b"abandoned").expect("write");
+        drop(w);
+        assert_eq!(files(tmp.path()), ["index.json", "oci-layout"]);
+
+        struct Failing;
+        impl Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::Error::other("network down"))
+            }
+        }
+        let e = dir.copy_blob_from(Failing, None).expect_err("source fails");
+        assert!(matches!(e, Error::ReadSource(_)), "{e:?}");
+        assert_eq!(files(tmp.path()), ["index.json", "oci-layout"]);
+
+        let d = dir.copy_blob_from(&b"content"[..], Some(&Descriptor::new(MediaType::OciLayer, good.clone(), 7)));
+        assert_eq!(d.expect("matches"), (good, 7));
+    }
+
+    #[test]
+    fn blob_lookup_errors() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = OciDir::create(tmp.path()).expect("created");
+        let sha512: Digest = format!("sha512:{}", "a".repeat(128)).parse().expect("digest");
+        assert!(matches!(dir.open_blob(&sha512), Err(Error::UnsupportedDigest { .. })));
+        assert!(!dir.has_blob(&sha512));
+        let missing = Digest::sha256(b"missing");
+        let e = dir.open_blob(&missing).expect_err("missing");
+        assert!(e.is_not_found());
+        assert!(e.to_string().contains(missing.as_str()), "{e}");
+        let (d, _) = dir.write_blob(b"good").expect("stored");
+        fs::write(dir.blob_path(&d).expect("path"), b"evil").expect("corrupt it");
+        assert!(dir.read_blob_verified(&d, None).expect_err("corrupt").is_corrupt());
+    }
+
+    #[test]
+    fn tags_are_replaced_in_place_and_resolved() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = OciDir::create(tmp.path()).expect("created");
+        let a = tiny_image(&dir, b"a", "a");
+        let b = tiny_image(&dir, b"b", "b");
+        let a2 = tiny_image(&dir, b"a2", "a");
+        assert_eq!(dir.list_tags().expect("tags"), ["a", "b"]);
+        assert_eq!(dir.resolve("a").expect("a").digest(), a2.manifest.digest());
+        assert_ne!(a.manifest.digest(), a2.manifest.digest());
+        assert_eq!(dir.resolve("b").expect("b"), b.manifest);
+        // Untagged entries are recorded once per digest.
+        dir.write_manifest(&a.manifest, None, None).expect("untagged");
+        dir.write_manifest(&a.manifest, None, None).expect("untagged again");
+        let index = dir.index().expect("index");
+        assert_eq!(index.manifests.len(), 3);
+        assert_eq!(index.manifests[2].digest, *a.manifest.digest());
+        assert_eq!(dir.read_manifest(a.manifest.digest()).expect("by digest"), a.manifest);
+
+        let e = dir.resolve("nope").expect_err("unknown tag");
+        assert!(e.is_not_found());
+        let msg = e.to_string();
+        assert!(msg.contains("`nope`") && msg.contains(&tmp.path().display().to_string()), "{msg}");
+
+        dir.remove_tag("a").expect("removed");
+        assert_eq!(dir.list_tags().expect("tags"), ["b"]);
+        assert!(dir.remove_tag("a").expect_err("gone").is_not_found());
+
+        // index.json is written compact, Go style, with the OCI index media type.
+        let text = fs::read_to_string(tmp.path().join("index.json")).expect("index.json");
+        assert!(text.starts_with(r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:"#), "{text}");
+        assert!(text.contains(r#""annotations":{"org.opencontainers.image.ref.name":"b"}"#), "{text}");
+        assert!(files(tmp.path()).iter().all(|f| !f.contains(".tmp-")), "no temp files left");
+    }
+
+    #[test]
+    fn tag_grammar() {
+        let cases = [
+            ("latest", true),
+            ("4.18.0-0.okd-2025-01-01-000000", true),
+            ("quay.io/openshift/okd:4.18", true),
+            ("a--b", true),
+            ("", false),
+            ("-a", false),
+            ("a-", false),
+            ("a..b", false),
+            ("a//b", false),
+            ("a b", false),
+            ("a---b", false),
+        ];
+        for (tag, ok) in cases {
+            assert_eq!(validate_tag(tag).is_ok(), ok, "{tag:?}");
+        }
+    }
+
+    #[test]
+    fn images_round_trip_and_indexes_are_not_images() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = OciDir::create(tmp.path()).expect("created");
+        let img = tiny_image(&dir, b"layer", "v1");
+        let back = dir.read_image("v1").expect("reads");
+        assert_eq!(back.manifest, img.manifest);
+        assert_eq!(back.config, img.config);
+        assert_eq!(back.layers(), img.layers());
+        assert_eq!(dir.read_image_by_digest(img.manifest.digest()).expect("by digest").manifest, img.manifest);
+
+        let index = ImageIndex {
+            schema_version: 2,
+            media_type: Some(MediaType::OciIndex),
+            manifests: vec![img.manifest.descriptor()],
+            annotations: None,
+        };
+        let raw = RawManifest::new(gojson::to_vec(&index).expect("json"), None).expect("raw");
+        dir.write_manifest(&raw, Some("list"), None).expect("stored");
+        let e = dir.read_image("list").expect_err("an index");
+        assert!(matches!(e, Error::NotAnImage { .. }) && e.to_string().contains("`list`"), "{e}");
+
+        // A layer that was never stored.
+        let ghost = Descriptor::new(MediaType::OciLayer, Digest::sha256(b"ghost"), 5);
+        assert!(dir.write_image(b"{}", vec![ghost], Some("x")).expect_err("missing layer").is_not_found());
+        assert_eq!(dir.list_tags().expect("tags"), ["v1", "list"]);
+    }
+
+    #[test]
+    fn fsck_finds_each_kind_of_problem() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = OciDir::create(tmp.path()).expect("created");
+        let img = tiny_image(&dir, b"layer one", "one");
+        let report = dir.fsck().expect("fsck");
+        assert!(report.is_ok() && report.leftovers.is_empty(), "{report:?}");
+        assert_eq!(report.blobs_checked, 3);
+
+        let layer = img.layers()[0].digest.clone();
+        fs::write(dir.blob_path(&layer).expect("path"), b"layer 0ne").expect("corrupt, same size");
+        fs::remove_file(dir.blob_path(&img.config_descriptor().digest).expect("path")).expect("remove config");
+        fs::write(tmp.path().join("blobs/sha256/.tmp-blob-xyz"), b"partial").expect("leftover");
+        let other = tiny_image(&dir, b"layer two", "two");
+        fs::write(dir.blob_path(&other.layers()[0].digest).expect("path"), b"short").expect("truncate");
+
+        let report = dir.fsck().expect("fsck");
+        assert!(!report.is_ok());
+        assert_eq!(report.corrupt.len(), 2, "{report:?}");
+        assert!(report.corrupt.iter().any(|c| c.expected == layer));
+        assert_eq!(report.missing.len(), 1, "{report:?}");
+        assert_eq!(report.missing[0].digest, img.config_descriptor().digest);
+        assert_eq!(report.missing[0].referenced_by, img.manifest.digest().to_string());
+        assert_eq!(report.wrong_size.len(), 1, "{report:?}");
+        assert_eq!((report.wrong_size[0].expected, report.wrong_size[0].found), (9, 5));
+        assert_eq!(report.leftovers, [tmp.path().join("blobs/sha256/.tmp-blob-xyz")]);
+    }
+
+    #[test]
+    fn gc_removes_only_unreachable_blobs() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let dir = OciDir::create(tmp.path()).expect("created");
+        let keep = tiny_image(&dir, b"shared", "keep");
+        let (stray, _) = dir.write_blob(b"stray").expect("stray");
+        let drop_me = tiny_image(&dir, b"only here", "drop");
+        dir.remove_tag("drop").expect("untagged");
+        let report = dir.remove_unreferenced().expect("gc");
+        let mut want = vec![
+            stray,
+            drop_me.manifest.digest().clone(),
+            drop_me.config_descriptor().digest.clone(),
+            drop_me.layers()[0].digest.clone(),
+        ];
+        want.sort();
+        assert_eq!(report.removed, want);
+        assert!(dir.read_image("keep").is_ok());
+        assert!(dir.fsck().expect("fsck").is_ok());
+        assert_eq!(dir.read_image("keep").expect("kept").manifest, keep.manifest);
+
+        // A missing manifest hides what it references: refuse to guess.
+        fs::remove_file(dir.blob_path(keep.manifest.digest()).expect("path")).expect("remove");
+        assert!(dir.remove_unreferenced().expect_err("refuses").is_not_found());
+        assert!(dir.has_blob(&keep.layers()[0].digest));
+    }
+}
