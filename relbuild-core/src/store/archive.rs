@@ -38,7 +38,18 @@ pub fn write_archive(dir: &OciDir, out: impl Write) -> Result<()> {
             header.set_entry_type(tar::EntryType::Directory);
             header.set_mode(0o755);
             header.set_size(0);
-            builder.append_data(&mut header, rel, io::empty()).map_err(Error::WriteArchive)?;
+            // Directory names end in `/`, as GNU tar and Go's archive/tar write them.
+            let mut name = rel.to_string_lossy().into_owned().into_bytes();
+            name.push(b'/');
+            let field = &mut header.as_ustar_mut().expect("a ustar header").name;
+            if name.len() > field.len() {
+                // The layout has no deep directories; take the long-name path anyway.
+                builder.append_data(&mut header, rel, io::empty()).map_err(Error::WriteArchive)?;
+                continue;
+            }
+            field[..name.len()].copy_from_slice(&name);
+            header.set_cksum();
+            builder.append(&header, io::empty()).map_err(Error::WriteArchive)?;
         } else if file_type.is_file() {
             let path = entry.path();
             let file = File::open(path).map_err(Error::io(path))?;
@@ -291,5 +302,131 @@ fn copy(mut r: impl Read, r_path: &Path, mut w: impl Write, w_path: &Path) -> Re
         };
         w.write_all(&buf[..n]).map_err(Error::io(w_path))?;
         n_total += n as u64;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::layout::tests::{files, tiny_image};
+
+    fn archive_bytes(dir: &OciDir) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_archive(dir, &mut out).expect("archive written");
+        out
+    }
+
+    #[test]
+    fn round_trip_is_deterministic() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let a = OciDir::create(tmp.path().join("a")).expect("a");
+        let img = tiny_image(&a, b"layer", "v1");
+        fs::write(tmp.path().join("a/blobs/sha256/.tmp-blob-x"), b"partial").expect("leftover");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let b = OciDir::create(tmp.path().join("b")).expect("b");
+        tiny_image(&b, b"layer", "v1");
+        let bytes = archive_bytes(&a);
+        assert_eq!(bytes, archive_bytes(&b), "same content, other directory and mtimes: same bytes");
+
+        let names: Vec<String> = tar::Archive::new(&bytes[..])
+            .entries()
+            .expect("entries")
+            .map(|e| {
+                let e = e.expect("entry");
+                let h = e.header();
+                assert_eq!((h.mtime().expect("mtime"), h.uid().expect("uid"), h.gid().expect("gid")), (0, 0, 0));
+                e.path().expect("path").to_string_lossy().into_owned()
+            })
+            .collect();
+        assert_eq!(names[..3], ["blobs/", "blobs/sha256/", names[2].as_str()]);
+        assert!(names.iter().all(|n| !n.contains(".tmp-")), "{names:?}");
+        assert_eq!(names[names.len() - 2..], ["index.json", "oci-layout"]);
+
+        let path = tmp.path().join("out/archive.tar");
+        fs::create_dir(tmp.path().join("out")).expect("mkdir");
+        write_archive_to_path(&a, &path).expect("written");
+        assert_eq!(fs::read(&path).expect("read"), bytes);
+        assert_eq!(files(&tmp.path().join("out")), ["archive.tar"], "no temp file left");
+
+        let unpacked = read_archive(&path).expect("unpacked");
+        assert_eq!(unpacked.read_image("v1").expect("image").manifest, img.manifest);
+        assert!(unpacked.fsck().expect("fsck").is_ok());
+        let where_ = unpacked.path().to_path_buf();
+        drop(unpacked);
+        assert!(!where_.exists(), "temp dir removed with the handle");
+    }
+
+    struct Entry<'a> {
+        name: &'a [u8],
+        kind: tar::EntryType,
+        data: &'a [u8],
+    }
+
+    fn file(name: &'static [u8], data: &'static [u8]) -> Entry<'static> {
+        Entry { name, kind: tar::EntryType::Regular, data }
+    }
+
+    /// A tar with the names written verbatim: `tar::Header::set_path` refuses `..`.
+    fn raw_tar(entries: &[Entry<'_>]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for e in entries {
+            let mut h = tar::Header::new_old();
+            h.as_old_mut().name[..e.name.len()].copy_from_slice(e.name);
+            h.set_entry_type(e.kind);
+            h.set_mode(0o644);
+            h.set_size(e.data.len() as u64);
+            if matches!(e.kind, tar::EntryType::Symlink | tar::EntryType::Link) {
+                h.set_link_name("/etc/passwd").expect("link name");
+            }
+            h.set_cksum();
+            b.append(&h, e.data).expect("append");
+        }
+        b.into_inner().expect("tar")
+    }
+
+    #[test]
+    fn hostile_archives_are_refused() {
+        let layout: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+        let index: &[u8] = br#"{"schemaVersion":2,"manifests":[]}"#;
+        let base = || vec![file(b"oci-layout", layout), file(b"index.json", index)];
+        let wrong_hex = format!("blobs/sha256/{}", Digest::sha256(b"other").encoded()).into_bytes();
+        let link = |kind| Entry { name: b"blobs/sha256/link", kind, data: b"" };
+        let cases: Vec<(&str, Vec<Entry<'_>>, &str)> = vec![
+            ("parent dir", vec![file(b"../evil", b"x")], "`..` components"),
+            ("nested parent dir", vec![file(b"blobs/../../evil", b"x")], "`..` components"),
+            ("absolute", vec![file(b"/tmp/evil", b"x")], "absolute paths"),
+            ("symlink", vec![link(tar::EntryType::Symlink)], "only regular files"),
+            ("hard link", vec![link(tar::EntryType::Link)], "only regular files"),
+            ("fifo", vec![Entry { name: b"fifo", kind: tar::EntryType::Fifo, data: b"" }], "only regular files"),
+            (
+                "blob not matching its name",
+                vec![Entry { name: &wrong_hex, kind: tar::EntryType::Regular, data: b"x" }],
+                "failed verification",
+            ),
+            ("too big", vec![file(b"big", &[0u8; 2048])], "exceeds the limit of 1024 bytes in one entry"),
+            ("no layout", vec![], "is not an OCI image layout"),
+        ];
+        for (what, entries, want) in cases {
+            let tmp = tempfile::tempdir().expect("tempdir");
+            let unpack_in = tmp.path().join("unpack");
+            fs::create_dir(&unpack_in).expect("mkdir");
+            let path = tmp.path().join("a.tar");
+            let mut all = if what == "no layout" { vec![file(b"x", b"y")] } else { base() };
+            all.extend(entries);
+            fs::write(&path, raw_tar(&all)).expect("write tar");
+            let opts = ArchiveOptions::default().temp_dir(&unpack_in).max_entry_size(1024);
+            let e = read_archive_with(&path, &opts).expect_err(what);
+            let msg = e.to_string();
+            assert!(msg.contains(want) && msg.contains(&path.display().to_string()) || e.is_corrupt(), "{what}: {msg}");
+            assert!(!tmp.path().join("evil").exists(), "{what}");
+            assert_eq!(fs::read_dir(&unpack_in).expect("read").count(), 0, "{what}: temp dir removed");
+        }
+
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let path = tmp.path().join("a.tar");
+        fs::write(&path, raw_tar(&base())).expect("write tar");
+        read_archive(&path).expect("the base case is fine");
+        let e = read_archive_with(&path, &ArchiveOptions::default().max_entries(1)).expect_err("too many");
+        assert!(e.to_string().contains("1 entries"), "{e}");
     }
 }

@@ -782,7 +782,7 @@ pub struct GcReport {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
     /// Files (not directories) under `dir`, relative, sorted.
