@@ -116,7 +116,9 @@ impl OciDir {
         BlobWriter::new(self.blobs_dir())
     }
 
-    /// Stores `bytes` as a blob and returns its digest and size.
+    /// Stores `bytes` as a blob and returns its digest and size. A blob of
+    /// that name and size already stored is trusted and kept ([`Self::fsck`]
+    /// finds corrupt ones).
     pub fn write_blob(&self, bytes: &[u8]) -> Result<(Digest, u64)> {
         let digest = Digest::sha256(bytes);
         let size = bytes.len() as u64;
@@ -133,6 +135,10 @@ impl OciDir {
     /// Copies `reader` to the end into a new blob. With `expected`, the
     /// content must match its digest and size, or nothing is stored.
     pub fn copy_blob_from(&self, mut reader: impl Read, expected: Option<&Descriptor>) -> Result<(Digest, u64)> {
+        if let Some(d) = expected.filter(|d| !d.digest.is_sha256()) {
+            // Fail before reading what could not be stored anyway.
+            return Err(Error::UnsupportedDigest { digest: d.digest.clone() });
+        }
         let mut w = self.blob_writer()?;
         // Not `io::copy`: a failing source and a failing disk are different errors.
         let mut buf = vec![0u8; 128 * 1024];

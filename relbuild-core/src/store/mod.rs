@@ -17,6 +17,28 @@
 //! [`write_archive`] writes one deterministically, [`read_archive`] unpacks one
 //! safely into a temporary [`OciDir`].
 //!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::io::Write as _;
+//! use relbuild_core::{Descriptor, MediaType, store::{self, OciDir}};
+//!
+//! let tmp = tempfile::tempdir()?;
+//! let dir = OciDir::create(tmp.path().join("layout"))?;
+//! // Layers stream through a blob writer: hashed as written, renamed when complete.
+//! let mut w = dir.blob_writer()?;
+//! w.write_all(b"layer bytes")?;
+//! let (digest, size) = w.complete()?;
+//! let layer = Descriptor::new(MediaType::OciLayer, digest, size);
+//! let config = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":[]}}"#;
+//! let image = dir.write_image(config, vec![layer], Some("latest"))?;
+//! assert_eq!(dir.resolve("latest")?.digest(), image.manifest.digest());
+//!
+//! store::write_archive_to_path(&dir, tmp.path().join("image.tar"))?;
+//! let unpacked = store::read_archive(tmp.path().join("image.tar"))?;
+//! assert_eq!(unpacked.read_image("latest")?.config, image.config);
+//! # Ok(()) }
+//! ```
+//!
 //! [OCI image layout]: https://github.com/opencontainers/image-spec/blob/main/image-layout.md
 
 mod archive;
@@ -100,8 +122,19 @@ pub enum Error {
         digest: Digest,
     },
     /// Content does not match the digest or size it was stored or asked for under.
-    #[error("stored content failed verification")]
+    #[error("blob verification failed")]
     Verify(#[from] crate::digest::VerifyError),
+    /// An archive entry named `blobs/sha256/<hex>` whose content has another digest.
+    #[error("entry `{entry}` of archive `{archive}` does not match its name")]
+    CorruptArchiveEntry {
+        /// The archive.
+        archive: PathBuf,
+        /// The entry's path.
+        entry: String,
+        /// The mismatch.
+        #[source]
+        source: crate::digest::VerifyError,
+    },
     /// A manifest blob that is not a valid manifest.
     #[error("invalid manifest at `{path}`")]
     InvalidManifest {
@@ -173,7 +206,7 @@ impl Error {
 
     /// True when stored content did not match its digest or size.
     pub fn is_corrupt(&self) -> bool {
-        matches!(self, Self::Verify(_))
+        matches!(self, Self::Verify(_) | Self::CorruptArchiveEntry { .. })
     }
 
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Self {
