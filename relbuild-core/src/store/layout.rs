@@ -345,6 +345,27 @@ impl OciDir {
         self.image_from(self.read_manifest(digest)?, digest.as_str())
     }
 
+    /// The image tagged `tag` for `os_arch` (`linux/amd64`, or
+    /// `linux/arm64/v8` to match the variant too): the image itself when the
+    /// tag names a single image, else the index entry for that platform.
+    pub fn read_image_for_platform(&self, tag: &str, os_arch: &str) -> Result<StoredImage> {
+        let manifest = self.resolve(tag)?;
+        if !manifest.media_type().is_index() {
+            return self.image_from(manifest, tag);
+        }
+        let child = match manifest.parse() {
+            Ok(Manifest::Index(index)) => index.find_platform(os_arch).cloned(),
+            Ok(Manifest::Image(_)) => None,
+            Err(source) => {
+                return Err(Error::InvalidManifest { path: self.blob_path_lossy(manifest.digest()), source });
+            }
+        };
+        let child =
+            child.ok_or_else(|| Error::PlatformNotFound { reference: tag.to_owned(), platform: os_arch.to_owned() })?;
+        let child_manifest = self.read_manifest_as(&child)?;
+        self.image_from(child_manifest, &format!("{tag}@{}", child.digest))
+    }
+
     fn image_from(&self, manifest: RawManifest, reference: &str) -> Result<StoredImage> {
         let parsed = match manifest.parse() {
             Ok(Manifest::Image(m)) => m,
@@ -1018,6 +1039,22 @@ pub(super) mod tests {
         dir.write_manifest(&raw, Some("list"), None).expect("stored");
         let e = dir.read_image("list").expect_err("an index");
         assert!(matches!(e, Error::NotAnImage { .. }) && e.to_string().contains("`list`"), "{e}");
+        let by_platform = dir.read_image_for_platform("v1", "linux/amd64").expect("single image");
+        assert_eq!(by_platform.manifest, img.manifest);
+        let mut entry = img.manifest.descriptor();
+        entry.platform = Some(Platform {
+            architecture: "arm64".into(),
+            os: "linux".into(),
+            os_version: None,
+            os_features: None,
+            variant: None,
+        });
+        let index = ImageIndex { manifests: vec![entry], ..index };
+        let raw = RawManifest::new(gojson::to_vec(&index).expect("json"), None).expect("raw");
+        dir.write_manifest(&raw, Some("list"), None).expect("stored");
+        assert_eq!(dir.read_image_for_platform("list", "linux/arm64").expect("arm64").manifest, img.manifest);
+        let e = dir.read_image_for_platform("list", "linux/s390x").expect_err("no s390x");
+        assert!(matches!(e, Error::PlatformNotFound { .. }) && e.to_string().contains("linux/s390x"), "{e}");
 
         // A layer that was never stored.
         let ghost = Descriptor::new(MediaType::OciLayer, Digest::sha256(b"ghost"), 5);

@@ -152,6 +152,14 @@ pub enum Error {
         /// Its media type.
         media_type: MediaType,
     },
+    /// An index without an entry for the platform asked for.
+    #[error("`{reference}` has no image for platform `{platform}`")]
+    PlatformNotFound {
+        /// The tag.
+        reference: String,
+        /// The platform asked for, `os/arch[/variant]`.
+        platform: String,
+    },
     /// A file system operation failed.
     #[error("I/O error on `{path}`")]
     Io {
@@ -201,7 +209,7 @@ pub enum Error {
 impl Error {
     /// True when a tag or blob is not in the store.
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Self::TagNotFound { .. } | Self::BlobNotFound { .. })
+        matches!(self, Self::TagNotFound { .. } | Self::BlobNotFound { .. } | Self::PlatformNotFound { .. })
     }
 
     /// True when stored content did not match its digest or size.
