@@ -5,7 +5,6 @@
 //! - [`token`]: a bearer-token issuer for the registry's `auth.token` flow.
 //! - [`tls`]: a throw-away CA and server certificate for an HTTPS registry.
 //! - [`fixture`]: the synthetic release stream (images and their files).
-//! - [`generate`]: builds those images and pushes them; writes the ImageStream.
 
 pub mod fixture;
 pub mod proxy;
@@ -15,4 +14,4 @@ mod serve;
 mod testutil;
 pub mod tls;
 pub mod token;
-pub mod generate;
+
