@@ -1,0 +1,517 @@
+//! Extracting the regular files below one directory of one or several
+//! layers into memory, honouring whiteouts.
+
+use std::collections::BTreeMap;
+use std::io::{self, Read};
+use std::ops::Bound;
+
+use tar::EntryType;
+
+use super::path::{self, Whiteout};
+use super::{Error, tag_source};
+
+/// Limits and choices for extraction. The defaults suit operator manifests
+/// with a wide margin; the caps exist so a hostile layer cannot exhaust
+/// memory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExtractOptions {
+    /// Most entries kept, counting extracted files and skipped reports,
+    /// over all layers (files later deleted by a whiteout still count).
+    pub max_files: usize,
+    /// Largest single file, in bytes.
+    pub max_file_size: u64,
+    /// Largest sum of extracted file sizes over all layers, in bytes.
+    pub max_total_size: u64,
+    /// Keep only files directly in the directory; files in its
+    /// subdirectories are reported as skipped. `oc` uses only top-level files
+    /// of an operator's `manifests/`.
+    pub top_level_only: bool,
+}
+
+impl Default for ExtractOptions {
+    fn default() -> Self {
+        Self { max_files: 100_000, max_file_size: 64 << 20, max_total_size: 512 << 20, top_level_only: false }
+    }
+}
+
+impl ExtractOptions {
+    /// Sets [`max_files`](Self::max_files).
+    pub fn max_files(mut self, limit: usize) -> Self {
+        self.max_files = limit;
+        self
+    }
+
+    /// Sets [`max_file_size`](Self::max_file_size).
+    pub fn max_file_size(mut self, limit: u64) -> Self {
+        self.max_file_size = limit;
+        self
+    }
+
+    /// Sets [`max_total_size`](Self::max_total_size).
+    pub fn max_total_size(mut self, limit: u64) -> Self {
+        self.max_total_size = limit;
+        self
+    }
+
+    /// Sets [`top_level_only`](Self::top_level_only).
+    pub fn top_level_only(mut self, yes: bool) -> Self {
+        self.top_level_only = yes;
+        self
+    }
+}
+
+/// A regular file taken from a layer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExtractedFile {
+    /// Path relative to the extracted directory, cleaned, `/`-separated.
+    pub path: String,
+    /// The file content.
+    pub data: Vec<u8>,
+    /// Modification time in seconds since the Unix epoch (PAX `mtime`
+    /// when present, fraction dropped; else the header's).
+    pub mtime: i64,
+    /// Permission bits from the header.
+    pub mode: u32,
+    /// Index of the layer it came from (lowest is 0).
+    pub layer: usize,
+}
+
+/// The type of a tar entry that was not extracted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EntryKind {
+    /// A regular file.
+    Regular,
+    /// A symbolic link.
+    Symlink {
+        /// Where it points, as written.
+        target: String,
+    },
+    /// A hard link.
+    Hardlink {
+        /// The entry it links to, as written.
+        target: String,
+    },
+    /// A character device.
+    CharDevice,
+    /// A block device.
+    BlockDevice,
+    /// A named pipe.
+    Fifo,
+    /// Any other type flag.
+    Other(u8),
+}
+
+/// Why an entry was not extracted.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SkipReason {
+    /// Only regular files are extracted (like `oc`'s filesOnly).
+    NotRegularFile,
+    /// The file is in a subdirectory and only top-level files were asked for.
+    InSubdirectory,
+    /// The entry name is not UTF-8.
+    NonUtf8Path,
+}
+
+/// An entry below the extracted directory that was seen but not extracted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Skipped {
+    /// Path relative to the extracted directory (lossily decoded when not UTF-8).
+    pub path: String,
+    /// The entry type.
+    pub kind: EntryKind,
+    /// Why it was skipped.
+    pub reason: SkipReason,
+    /// Index of the layer it was in (lowest is 0).
+    pub layer: usize,
+}
+
+/// The result of an extraction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extracted {
+    /// The files, sorted by path.
+    pub files: Vec<ExtractedFile>,
+    /// Entries seen and not extracted, in reading order (whatever later
+    /// layers did to them).
+    pub skipped: Vec<Skipped>,
+    /// True when some layer had an entry at or below the directory,
+    /// whiteouts included: an empty directory is found, a missing one is not.
+    pub found: bool,
+}
+
+impl Extracted {
+    /// The file at `path` (relative to the extracted directory), if any.
+    pub fn get(&self, path: &str) -> Option<&ExtractedFile> {
+        self.files.binary_search_by(|f| f.path.as_str().cmp(path)).ok().map(|i| &self.files[i])
+    }
+}
+
+/// Extracts one directory from layers added lowest first.
+///
+/// ```
+/// # fn main() -> Result<(), relbuild_core::layer::Error> {
+/// use relbuild_core::layer::{Compression, ExtractOptions, Extractor, open_layer};
+/// # let lower: &[u8] = &[0; 1024];
+/// # let upper: &[u8] = &[0; 1024];
+/// let mut ex = Extractor::new("manifests/", ExtractOptions::default());
+/// ex.add_layer(open_layer(lower, Compression::None)?)?;
+/// ex.add_layer(open_layer(upper, Compression::None)?)?;
+/// let extracted = ex.finish();
+/// assert!(extracted.files.is_empty());
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct Extractor {
+    /// The directory, cleaned; empty for the whole layer.
+    prefix: String,
+    options: ExtractOptions,
+    /// Files kept so far, keyed by their full cleaned path.
+    held: BTreeMap<String, ExtractedFile>,
+    skipped: Vec<Skipped>,
+    next_layer: usize,
+    kept: usize,
+    total: u64,
+    found: bool,
+    /// Set when the last layer added deleted the directory or an ancestor
+    /// (whiteout, opaque ancestor, or a non-directory replacing it).
+    removed_in_last: bool,
+}
+
+impl Extractor {
+    /// An extractor of the directory `prefix` (`manifests/`, `./manifests`
+    /// and `/manifests` are the same; `""` is the whole layer).
+    pub fn new(prefix: &str, options: ExtractOptions) -> Self {
+        // A prefix that climbs out of the root matches nothing in a cleaned
+        // tree; keep it unmatched rather than failing.
+        let prefix = path::clean(prefix.as_bytes())
+            .map(|p| String::from_utf8(p).expect("cleaning a str only removes ASCII bytes at `/` boundaries"))
+            .unwrap_or_else(|| "\0".to_owned());
+        Self {
+            prefix,
+            options,
+            held: BTreeMap::new(),
+            skipped: Vec::new(),
+            next_layer: 0,
+            kept: 0,
+            total: 0,
+            found: false,
+            removed_in_last: false,
+        }
+    }
+
+    /// Applies the next layer (a tar stream, e.g. a [`LayerReader`](super::LayerReader))
+    /// on top of those added before. Reads up to the tar end-of-archive
+    /// marker; to verify the blob digest, drain the reader afterwards.
+    ///
+    /// On error the extractor holds a partial result and should be dropped.
+    pub fn add_layer<R: Read>(&mut self, tar: R) -> Result<(), Error> {
+        let layer = self.next_layer;
+        self.next_layer += 1;
+        self.removed_in_last = false;
+        let mut archive = tar::Archive::new(Tagged(tar));
+        let entries = archive.entries().map_err(|e| Error::from_read(layer, None, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| Error::from_read(layer, None, e))?;
+            self.add_entry(layer, entry)?;
+        }
+        Ok(())
+    }
+
+    fn add_entry<R: Read>(&mut self, layer: usize, mut entry: tar::Entry<'_, R>) -> Result<(), Error> {
+        let raw = entry.path_bytes().into_owned();
+        let Some(cleaned) = path::clean(&raw) else {
+            return Err(Error::PathEscape { layer, entry: String::from_utf8_lossy(&raw).into_owned() });
+        };
+        let entry_type = entry.header().entry_type();
+        let Ok(full) = String::from_utf8(cleaned) else {
+            // Paths we keep are UTF-8; a non-UTF-8 name can neither be one
+            // of them nor delete one. Report it if it is in our directory.
+            let lossy = String::from_utf8_lossy(&raw);
+            let cleaned = path::clean(lossy.as_bytes()).unwrap_or_default();
+            let lossy = String::from_utf8_lossy(&cleaned);
+            if let Some(rel) = self.relative(&lossy) {
+                let kind = entry_kind(&entry, entry_type);
+                self.skip(layer, rel.to_owned(), kind, SkipReason::NonUtf8Path)?;
+            }
+            return Ok(());
+        };
+        if full.is_empty() {
+            // The root directory (`./`).
+            return Ok(());
+        }
+
+        match path::whiteout(full.as_bytes()) {
+            Whiteout::None => {}
+            Whiteout::Ignored => {
+                self.note_found(&full);
+                return Ok(());
+            }
+            Whiteout::Path(target) => {
+                self.note_found(&full);
+                if let Ok(target) = String::from_utf8(target) {
+                    self.remove_lower(layer, &target, true);
+                }
+                return Ok(());
+            }
+            Whiteout::Opaque(dir) => {
+                self.note_found(&full);
+                let dir = String::from_utf8_lossy(dir).into_owned();
+                self.remove_lower(layer, &dir, false);
+                return Ok(());
+            }
+        }
+
+        let regular = is_regular(entry_type);
+        if regular || entry_type == EntryType::Directory {
+            self.replace_lower(layer, &full, regular);
+        }
+        let Some(rel) = self.relative(&full).map(str::to_owned) else {
+            if full == self.prefix && entry_type == EntryType::Directory {
+                self.found = true;
+            }
+            return Ok(());
+        };
+        self.found = true;
+        if entry_type == EntryType::Directory {
+            return Ok(());
+        }
+        if !regular {
+            let kind = entry_kind(&entry, entry_type);
+            return self.skip(layer, rel, kind, SkipReason::NotRegularFile);
+        }
+        if self.options.top_level_only && rel.contains('/') {
+            return self.skip(layer, rel, EntryKind::Regular, SkipReason::InSubdirectory);
+        }
+
+        // Every cap is checked from the header, before reading the body.
+        self.count(layer, &full)?;
+        let size = entry.size();
+        if size > self.options.max_file_size {
+            return Err(Error::FileTooLarge { layer, entry: full, size, limit: self.options.max_file_size });
+        }
+        if self.total.saturating_add(size) > self.options.max_total_size {
+            return Err(Error::TotalTooLarge { layer, entry: full, limit: self.options.max_total_size });
+        }
+        let mode = entry.header().mode().map_err(|e| Error::from_read(layer, Some(full.clone()), e))?;
+        let mtime = mtime(&mut entry).map_err(|e| Error::from_read(layer, Some(full.clone()), e))?;
+        let capacity = usize::try_from(size).expect("size is at most max_file_size, which fits in memory");
+        let mut data = Vec::with_capacity(capacity);
+        entry.read_to_end(&mut data).map_err(|e| Error::from_read(layer, Some(full.clone()), e))?;
+        self.total += size;
+        self.held.insert(full, ExtractedFile { path: rel, data, mtime, mode, layer });
+        Ok(())
+    }
+
+    /// The path relative to the prefix, for paths strictly below it.
+    fn relative<'a>(&self, full: &'a str) -> Option<&'a str> {
+        if self.prefix.is_empty() {
+            return Some(full);
+        }
+        full.strip_prefix(self.prefix.as_str())?.strip_prefix('/')
+    }
+
+    /// Records that the directory exists in some layer when `full` is in it.
+    fn note_found(&mut self, full: &str) {
+        if path::is_within(full, &self.prefix) {
+            self.found = true;
+        }
+    }
+
+    fn count(&mut self, layer: usize, full: &str) -> Result<(), Error> {
+        if self.kept >= self.options.max_files {
+            return Err(Error::TooManyFiles { layer, entry: full.to_owned(), limit: self.options.max_files });
+        }
+        self.kept += 1;
+        Ok(())
+    }
+
+    fn skip(&mut self, layer: usize, path: String, kind: EntryKind, reason: SkipReason) -> Result<(), Error> {
+        self.count(layer, &path)?;
+        self.skipped.push(Skipped { path, kind, reason, layer });
+        Ok(())
+    }
+
+    /// Deletes files of lower layers below `target` (and `target` itself
+    /// when `inclusive`): a whiteout or an opaque whiteout.
+    fn remove_lower(&mut self, layer: usize, target: &str, inclusive: bool) {
+        if path::is_within(&self.prefix, target) && (inclusive || self.prefix != target) {
+            self.removed_in_last = true;
+        }
+        let doomed: Vec<String> = self
+            .held
+            .range::<str, _>((Bound::Included(target), Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(target))
+            .filter(|(k, h)| h.layer < layer && path::is_within(k, target) && (inclusive || k.as_str() != target))
+            .map(|(k, _)| k.clone())
+            .collect();
+        for k in doomed {
+            self.held.remove(&k);
+        }
+    }
+
+    /// An entry of an upper layer replaces what lower layers had at its
+    /// path: a file replaces a file or a whole directory, a directory
+    /// replaces a file (and merges with a directory). Either also turns a
+    /// lower file at an ancestor path into a directory.
+    fn replace_lower(&mut self, layer: usize, full: &str, is_file: bool) {
+        if !path::is_within(full, &self.prefix) && !path::is_within(&self.prefix, full) {
+            // No file we hold can be at, above or below it.
+            return;
+        }
+        if is_file {
+            self.remove_lower(layer, full, true);
+        } else if self.held.get(full).is_some_and(|h| h.layer < layer) {
+            self.held.remove(full);
+        }
+        let mut ancestor = full;
+        while let Some(i) = ancestor.rfind('/') {
+            ancestor = &ancestor[..i];
+            if self.held.get(ancestor).is_some_and(|h| h.layer < layer) {
+                self.held.remove(ancestor);
+            }
+        }
+    }
+
+    /// The files and reports gathered so far.
+    pub fn finish(self) -> Extracted {
+        Extracted { files: self.held.into_values().collect(), skipped: self.skipped, found: self.found }
+    }
+}
+
+/// Extracts the regular files below `prefix` from `layers`, given lowest
+/// first as tar streams (e.g. [`LayerReader`](super::LayerReader)s).
+pub fn extract_subtree<R: Read>(
+    layers: impl IntoIterator<Item = R>,
+    prefix: &str,
+    options: &ExtractOptions,
+) -> Result<Extracted, Error> {
+    let mut ex = Extractor::new(prefix, options.clone());
+    for layer in layers {
+        ex.add_layer(layer)?;
+    }
+    Ok(ex.finish())
+}
+
+/// Looks for `prefix` from the top layer down and extracts it from the
+/// highest layer that has it, alone: `oc adm release info` reads
+/// `release-manifests/` from the top layer only, and this falls back to
+/// lower layers when the top one lacks it.
+///
+/// `open(i)` opens layer `i` (lowest is 0) as a tar stream; it is called
+/// for `layer_count - 1`, then lower indices, until a layer has the
+/// directory. Returns `None` when no layer has it, or when a layer above the
+/// first that has it deletes it with a whiteout.
+pub fn extract_subtree_top_down<R, E, F>(
+    layer_count: usize,
+    mut open: F,
+    prefix: &str,
+    options: &ExtractOptions,
+) -> Result<Option<Extracted>, E>
+where
+    R: Read,
+    E: From<Error>,
+    F: FnMut(usize) -> Result<R, E>,
+{
+    for layer in (0..layer_count).rev() {
+        let mut ex = Extractor::new(prefix, options.clone());
+        ex.next_layer = layer;
+        ex.add_layer(open(layer)?)?;
+        if ex.found {
+            return Ok(Some(ex.finish()));
+        }
+        if ex.removed_in_last {
+            return Ok(None);
+        }
+    }
+    Ok(None)
+}
+
+/// Reads one regular file from a single layer's tar stream, stopping at the
+/// first entry with that (cleaned) path: the fast path for
+/// `release-manifests/release-metadata`.
+///
+/// Returns `None` when the tar ends first, or when the first entry with
+/// that path is not a regular file. Only
+/// [`max_file_size`](ExtractOptions::max_file_size) of `options` applies.
+/// An entry escaping the root before the match fails as in extraction.
+pub fn read_file<R: Read>(tar: R, path: &str, options: &ExtractOptions) -> Result<Option<ExtractedFile>, Error> {
+    const LAYER: usize = 0;
+    let want = path::clean(path.as_bytes());
+    let mut archive = tar::Archive::new(Tagged(tar));
+    let entries = archive.entries().map_err(|e| Error::from_read(LAYER, None, e))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| Error::from_read(LAYER, None, e))?;
+        let raw = entry.path_bytes();
+        let Some(cleaned) = path::clean(&raw) else {
+            return Err(Error::PathEscape { layer: LAYER, entry: String::from_utf8_lossy(&raw).into_owned() });
+        };
+        if Some(&cleaned) != want.as_ref() {
+            continue;
+        }
+        let full = String::from_utf8(cleaned).expect("equal to the cleaned form of a str");
+        if !is_regular(entry.header().entry_type()) {
+            return Ok(None);
+        }
+        let size = entry.size();
+        if size > options.max_file_size {
+            return Err(Error::FileTooLarge { layer: LAYER, entry: full, size, limit: options.max_file_size });
+        }
+        let mode = entry.header().mode().map_err(|e| Error::from_read(LAYER, Some(full.clone()), e))?;
+        let mtime = mtime(&mut entry).map_err(|e| Error::from_read(LAYER, Some(full.clone()), e))?;
+        let capacity = usize::try_from(size).expect("size is at most max_file_size, which fits in memory");
+        let mut data = Vec::with_capacity(capacity);
+        entry.read_to_end(&mut data).map_err(|e| Error::from_read(LAYER, Some(full.clone()), e))?;
+        return Ok(Some(ExtractedFile { path: full, data, mtime, mode, layer: LAYER }));
+    }
+    Ok(None)
+}
+
+/// Regular files, as Go's `archive/tar` reader sees them: `0`, the old
+/// `\0`, contiguous files, and GNU sparse files (which tar-rs expands).
+fn is_regular(t: EntryType) -> bool {
+    matches!(t, EntryType::Regular | EntryType::Continuous | EntryType::GNUSparse) || t.as_byte() == 0
+}
+
+fn entry_kind<R: Read>(entry: &tar::Entry<'_, R>, t: EntryType) -> EntryKind {
+    let target = || entry.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned()).unwrap_or_default();
+    match t {
+        t if is_regular(t) => EntryKind::Regular,
+        EntryType::Symlink => EntryKind::Symlink { target: target() },
+        EntryType::Link => EntryKind::Hardlink { target: target() },
+        EntryType::Char => EntryKind::CharDevice,
+        EntryType::Block => EntryKind::BlockDevice,
+        EntryType::Fifo => EntryKind::Fifo,
+        other => EntryKind::Other(other.as_byte()),
+    }
+}
+
+/// The modification time: a PAX `mtime` record wins over the header field
+/// (it can be negative, fractional or beyond the octal field); fractions
+/// are dropped, as Go's time-to-seconds conversion does for positive times.
+fn mtime<R: Read>(entry: &mut tar::Entry<'_, R>) -> io::Result<i64> {
+    if let Some(pax) = entry.pax_extensions()? {
+        for ext in pax {
+            let ext = ext?;
+            if ext.key_bytes() == b"mtime"
+                && let Some(secs) = ext.value().ok().and_then(|v| v.split('.').next()?.parse::<i64>().ok())
+            {
+                return Ok(secs);
+            }
+        }
+    }
+    let secs = entry.header().mtime()?;
+    Ok(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
+/// The tar stream, with its errors tagged as the source's so that the tar
+/// parser's own errors can be told apart (see [`super::classify`]).
+struct Tagged<R>(R);
+
+impl<R: Read> Read for Tagged<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(tag_source)
+    }
+}
