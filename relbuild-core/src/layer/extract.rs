@@ -515,3 +515,472 @@ impl<R: Read> Read for Tagged<R> {
         self.0.read(buf).map_err(tag_source)
     }
 }
+
+#[cfg(test)]
+pub(super) mod tests {
+    use std::io::Write;
+
+    use super::*;
+    use crate::image::Compression;
+    use crate::layer::{open_layer, open_layer_detect};
+
+    /// An entry of a test tar. Names are written raw into the header, so
+    /// tests can use names the tar crate refuses to write (`..`, leading `/`).
+    #[derive(Clone, Copy)]
+    pub(crate) enum T<'a> {
+        File(&'a str, &'a str),
+        Dir(&'a str),
+        Symlink(&'a str, &'a str),
+        Hardlink(&'a str, &'a str),
+        Fifo(&'a str),
+        /// A regular file whose header claims `size` but which has no body.
+        Lying(&'a str, u64),
+        RawName(&'a [u8]),
+    }
+
+    pub(crate) const MTIME: u64 = 1_700_000_000;
+
+    pub(crate) fn tar(entries: &[T<'_>]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for e in entries {
+            let mut h = tar::Header::new_ustar();
+            h.set_mode(0o644);
+            h.set_mtime(MTIME);
+            let (name, kind, data, link): (&[u8], _, &[u8], Option<&str>) = match *e {
+                T::File(n, d) => (n.as_bytes(), EntryType::Regular, d.as_bytes(), None),
+                T::Dir(n) => (n.as_bytes(), EntryType::Directory, b"", None),
+                T::Symlink(n, t) => (n.as_bytes(), EntryType::Symlink, b"", Some(t)),
+                T::Hardlink(n, t) => (n.as_bytes(), EntryType::Link, b"", Some(t)),
+                T::Fifo(n) => (n.as_bytes(), EntryType::Fifo, b"", None),
+                T::Lying(n, size) => {
+                    h.set_entry_type(EntryType::Regular);
+                    h.set_size(size);
+                    h.as_old_mut().name[..n.len()].copy_from_slice(n.as_bytes());
+                    h.set_cksum();
+                    // Header only: the body is missing.
+                    b.get_mut().extend_from_slice(h.as_bytes());
+                    continue;
+                }
+                T::RawName(n) => (n, EntryType::Regular, b"x", None),
+            };
+            h.set_entry_type(kind);
+            h.set_size(data.len() as u64);
+            if let Some(link) = link {
+                h.set_link_name(link).expect("short link name");
+            }
+            h.as_old_mut().name[..name.len()].copy_from_slice(name);
+            h.set_cksum();
+            b.append(&h, data).expect("tar to memory");
+        }
+        b.into_inner().expect("tar to memory")
+    }
+
+    pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        e.write_all(data).expect("gzip to memory");
+        e.finish().expect("gzip to memory")
+    }
+
+    fn extract(layers: &[&[T<'_>]], prefix: &str, options: &ExtractOptions) -> Result<Extracted, Error> {
+        let tars: Vec<Vec<u8>> = layers.iter().map(|l| tar(l)).collect();
+        extract_subtree(tars.iter().map(|t| &t[..]), prefix, options)
+    }
+
+    /// `(path, layer, content)` of each extracted file.
+    fn summary(x: &Extracted) -> Vec<(String, usize, String)> {
+        x.files.iter().map(|f| (f.path.clone(), f.layer, String::from_utf8_lossy(&f.data).into_owned())).collect()
+    }
+
+    fn owned(v: &[(&str, usize, &str)]) -> Vec<(String, usize, String)> {
+        v.iter().map(|(p, l, c)| ((*p).to_owned(), *l, (*c).to_owned())).collect()
+    }
+
+    #[test]
+    fn names_are_cleaned_and_prefix_applies() {
+        let layer = [
+            T::Dir("./"),
+            T::Dir("./manifests/"),
+            T::File("./manifests/a.yaml", "a"),
+            T::File("/manifests/b.yaml", "b"),
+            T::File("manifests//c.yaml", "c"),
+            T::File("manifests/./d.yaml", "d"),
+            T::File("manifests/x/../e.yaml", "e"),
+            T::File("manifests-x/no.yaml", "no"),
+            T::File("manifests", "no"),
+            T::File("other/no.yaml", "no"),
+        ];
+        for prefix in ["manifests", "manifests/", "./manifests/", "/manifests"] {
+            let x = extract(&[&layer], prefix, &ExtractOptions::default()).expect("extracts");
+            let want = owned(&[
+                ("a.yaml", 0, "a"),
+                ("b.yaml", 0, "b"),
+                ("c.yaml", 0, "c"),
+                ("d.yaml", 0, "d"),
+                ("e.yaml", 0, "e"),
+            ]);
+            assert_eq!(summary(&x), want, "prefix {prefix}");
+            assert!(x.found && x.skipped.is_empty(), "prefix {prefix}");
+            assert_eq!(x.get("c.yaml").map(|f| &f.data[..]), Some(&b"c"[..]));
+        }
+    }
+
+    #[test]
+    fn metadata_is_kept() {
+        let x = extract(&[&[T::File("m/a", "1")], &[T::File("m/b", "22")]], "m", &ExtractOptions::default())
+            .expect("extracts");
+        let b = x.get("b").expect("b is there");
+        assert_eq!((b.mtime, b.mode, b.layer, &b.data[..]), (MTIME as i64, 0o644, 1, &b"22"[..]));
+    }
+
+    #[test]
+    fn pax_mtime_wins() {
+        let mut b = tar::Builder::new(Vec::new());
+        b.append_pax_extensions([("mtime", &b"-5.25"[..])]).expect("pax");
+        let mut h = tar::Header::new_ustar();
+        h.set_mtime(MTIME);
+        h.set_mode(0o644);
+        h.set_size(1);
+        h.set_entry_type(EntryType::Regular);
+        b.append_data(&mut h, "m/a", &b"x"[..]).expect("tar");
+        let t = b.into_inner().expect("tar");
+        let x = extract_subtree([&t[..]], "m", &ExtractOptions::default()).expect("extracts");
+        assert_eq!(x.files[0].mtime, -5);
+    }
+
+    #[test]
+    fn whiteouts_across_layers() {
+        type Case<'a> = (&'a str, &'a [&'a [T<'a>]], &'a [(&'a str, usize, &'a str)]);
+        let cases: &[Case<'_>] = &[
+            (
+                "file whiteout",
+                &[&[T::File("m/a", "a"), T::File("m/b", "b")], &[T::File("m/.wh.a", "")]],
+                &[("b", 0, "b")],
+            ),
+            (
+                "directory whiteout",
+                &[
+                    &[T::File("m/sub/x", "x"), T::File("m/sub/y", "y"), T::File("m/c", "c")],
+                    &[T::File("m/.wh.sub", "")],
+                ],
+                &[("c", 0, "c")],
+            ),
+            (
+                "opaque directory",
+                &[
+                    &[T::File("m/a", "a"), T::File("m/sub/b", "b")],
+                    &[T::File("m/.wh..wh..opq", ""), T::File("m/c", "c")],
+                ],
+                &[("c", 1, "c")],
+            ),
+            (
+                "opaque marker after same-layer files",
+                &[&[T::File("m/a", "a")], &[T::File("m/c", "c"), T::File("m/.wh..wh..opq", "")]],
+                &[("c", 1, "c")],
+            ),
+            (
+                "opaque subdirectory only",
+                &[&[T::File("m/a", "a"), T::File("m/sub/b", "b")], &[T::File("m/sub/.wh..wh..opq", "")]],
+                &[("a", 0, "a")],
+            ),
+            (
+                "whiteout of the directory itself, then recreated",
+                &[&[T::File("m/a", "a")], &[T::File(".wh.m", "")], &[T::File("m/b", "b")]],
+                &[("b", 2, "b")],
+            ),
+            ("opaque root", &[&[T::File("m/a", "a")], &[T::File(".wh..wh..opq", "")]], &[]),
+            (
+                "whiteout then re-added",
+                &[&[T::File("m/a", "1")], &[T::File("m/.wh.a", "")], &[T::File("m/a", "3")]],
+                &[("a", 2, "3")],
+            ),
+            ("metadata is ignored", &[&[T::File("m/a", "a")], &[T::File("m/.wh..wh.plnk", "")]], &[("a", 0, "a")]),
+            ("upper file wins", &[&[T::File("m/a", "old")], &[T::File("m/a", "new")]], &[("a", 1, "new")]),
+            ("file replaces directory", &[&[T::File("m/s/x", "x")], &[T::File("m/s", "s")]], &[("s", 1, "s")]),
+            (
+                "directory replaces file",
+                &[&[T::File("m/s", "s")], &[T::Dir("m/s/"), T::File("m/s/x", "x")]],
+                &[("s/x", 1, "x")],
+            ),
+            ("whiteout of a sibling", &[&[T::File("m/ab", "ab")], &[T::File("m/.wh.a", "")]], &[("ab", 0, "ab")]),
+            (
+                "skipped entries do not replace (filesOnly filters first)",
+                &[&[T::File("m/a", "a")], &[T::Symlink("m/a", "/etc/passwd")]],
+                &[("a", 0, "a")],
+            ),
+        ];
+        for (name, layers, want) in cases {
+            let x = extract(layers, "m", &ExtractOptions::default()).expect(name);
+            assert_eq!(summary(&x), owned(want), "{name}");
+            assert!(x.files.iter().all(|f| !f.path.contains(".wh.")), "{name}: no whiteout is output");
+        }
+    }
+
+    #[test]
+    fn escapes_are_rejected() {
+        let cases = ["../etc/passwd", "m/../../x", "/../x", "elsewhere/../../x", "m/../.."];
+        for name in cases {
+            let layers: &[&[T<'_>]] = &[&[T::File("m/a", "a")], &[T::File("m/ok", "ok"), T::File(name, "evil")]];
+            let Err(e) = extract(layers, "m", &ExtractOptions::default()) else { panic!("{name}: accepted") };
+            let Error::PathEscape { layer, entry } = &e else { panic!("{name}: {e}") };
+            assert_eq!((*layer, entry.as_str()), (1, name));
+            assert_eq!(e.to_string(), format!("layer 1: entry `{name}` escapes the layer root"));
+            assert!(e.is_corrupt());
+        }
+    }
+
+    #[test]
+    fn caps() {
+        let three: &[T<'_>] = &[T::File("m/a", "123456"), T::File("m/b", "123456"), T::File("m/c", "1")];
+        type Case<'a> = (&'a str, ExtractOptions, &'a [T<'a>], &'a str);
+        let cases: &[Case<'_>] = &[
+            (
+                "count",
+                ExtractOptions::default().max_files(2),
+                three,
+                "layer 0: entry `m/c` exceeds the limit of 2 files",
+            ),
+            (
+                "count includes skipped",
+                ExtractOptions::default().max_files(1),
+                &[T::Symlink("m/l", "x"), T::File("m/a", "1")],
+                "layer 0: entry `m/a` exceeds the limit of 1 files",
+            ),
+            (
+                "size",
+                ExtractOptions::default().max_file_size(5),
+                three,
+                "layer 0: entry `m/a` is 6 bytes, over the limit of 5 bytes per file",
+            ),
+            (
+                "total",
+                ExtractOptions::default().max_total_size(10),
+                three,
+                "layer 0: entry `m/b` brings the extracted total over the limit of 10 bytes",
+            ),
+            (
+                "size checked before the body is read",
+                ExtractOptions::default(),
+                &[T::Lying("m/huge", 1 << 40)],
+                "layer 0: entry `m/huge` is 1099511627776 bytes, over the limit of 67108864 bytes per file",
+            ),
+        ];
+        for (name, options, layer, want) in cases {
+            let Err(e) = extract(&[layer], "m", options) else { panic!("{name}: no cap hit") };
+            assert!(e.is_limit_exceeded(), "{name}: {e}");
+            assert_eq!(e.to_string(), *want, "{name}");
+        }
+        // Outside the directory nothing counts.
+        let x = extract(&[three], "other", &ExtractOptions::default().max_files(0).max_total_size(0)).expect("no cap");
+        assert!(x.files.is_empty() && !x.found);
+    }
+
+    #[test]
+    fn non_files_are_reported() {
+        let layer = [
+            T::File("m/a", "a"),
+            T::Symlink("m/link", "../etc/passwd"),
+            T::Hardlink("m/hard", "m/a"),
+            T::Fifo("m/fifo"),
+            T::Dir("m/sub/"),
+            T::File("m/sub/deep", "d"),
+            T::RawName(b"m/bad-\xff"),
+            T::Symlink("elsewhere/link", "x"),
+        ];
+        let x = extract(&[&layer], "m", &ExtractOptions::default().top_level_only(true)).expect("extracts");
+        assert_eq!(summary(&x), owned(&[("a", 0, "a")]));
+        let skipped: Vec<(&str, &EntryKind, SkipReason)> =
+            x.skipped.iter().map(|s| (s.path.as_str(), &s.kind, s.reason)).collect();
+        assert_eq!(
+            skipped,
+            [
+                ("link", &EntryKind::Symlink { target: "../etc/passwd".into() }, SkipReason::NotRegularFile),
+                ("hard", &EntryKind::Hardlink { target: "m/a".into() }, SkipReason::NotRegularFile),
+                ("fifo", &EntryKind::Fifo, SkipReason::NotRegularFile),
+                ("sub/deep", &EntryKind::Regular, SkipReason::InSubdirectory),
+                ("bad-\u{fffd}", &EntryKind::Regular, SkipReason::NonUtf8Path),
+            ]
+        );
+        let all = extract(&[&layer], "m", &ExtractOptions::default()).expect("extracts");
+        assert!(all.get("sub/deep").is_some());
+    }
+
+    #[test]
+    fn whole_layer_with_empty_prefix() {
+        let x = extract(&[&[T::File("a", "a"), T::File("d/b", "b")]], "", &ExtractOptions::default()).expect("x");
+        assert_eq!(summary(&x), owned(&[("a", 0, "a"), ("d/b", 0, "b")]));
+    }
+
+    /// Returns at most a random number of bytes per read, like tar-rs's
+    /// `RandomReader`, from a seeded xorshift so failures reproduce.
+    struct ShortReads<R> {
+        inner: R,
+        state: u64,
+    }
+
+    impl<R: Read> Read for ShortReads<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            self.state ^= self.state << 13;
+            self.state ^= self.state >> 7;
+            self.state ^= self.state << 17;
+            let n = (self.state % 37) as usize + 1;
+            let n = n.min(buf.len());
+            self.inner.read(&mut buf[..n])
+        }
+    }
+
+    fn big_layer() -> Vec<u8> {
+        let content: Vec<String> = (0..40).map(|i| format!("kind: ConfigMap # {i}\n").repeat(i * 7 + 1)).collect();
+        let mut entries = vec![T::Dir("manifests/")];
+        let names: Vec<String> = (0..40).map(|i| format!("manifests/{i:03}.yaml")).collect();
+        for (n, c) in names.iter().zip(&content) {
+            entries.push(T::File(n, c));
+            entries.push(T::File("other/padding", "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"));
+        }
+        tar(&entries)
+    }
+
+    #[test]
+    fn short_reads_do_not_matter() {
+        let plain = big_layer();
+        let want = extract_subtree([&plain[..]], "manifests", &ExtractOptions::default()).expect("extracts");
+        assert_eq!(want.files.len(), 40);
+        let gz = gzip(&plain);
+        let zst = zstd::encode_all(&plain[..], 3).expect("zstd to memory");
+        for seed in [1u64, 7, 42, 0xdead_beef, 1 << 40] {
+            for blob in [&plain, &gz, &zst] {
+                let r = open_layer_detect(ShortReads { inner: &blob[..], state: seed }).expect("opens");
+                let got = extract_subtree([r], "manifests", &ExtractOptions::default()).expect("extracts");
+                assert!(got == want, "seed {seed}: extraction differs under short reads");
+            }
+        }
+    }
+
+    #[test]
+    fn compressions_and_detection() {
+        let plain = big_layer();
+        let want = extract_subtree([&plain[..]], "manifests", &ExtractOptions::default()).expect("extracts");
+        // Two gzip members, split mid-entry, as some tools concatenate them.
+        let mut multi = gzip(&plain[..1000]);
+        multi.extend(gzip(&plain[1000..]));
+        let zst = zstd::encode_all(&plain[..], 3).expect("zstd to memory");
+        let cases: &[(&str, &[u8], Compression)] = &[
+            ("plain", &plain, Compression::None),
+            ("gzip", &gzip(&plain), Compression::Gzip),
+            ("gzip, two members", &multi, Compression::Gzip),
+            ("zstd", &zst, Compression::Zstd),
+        ];
+        for (name, blob, compression) in cases {
+            let r = open_layer(*blob, *compression).expect(name);
+            let got = extract_subtree([r], "manifests", &ExtractOptions::default()).expect(name);
+            assert!(got == want, "{name}: differs");
+            let r = open_layer_detect(*blob).expect(name);
+            let got = extract_subtree([r], "manifests", &ExtractOptions::default()).expect(name);
+            assert!(got == want, "{name}: differs when detected");
+        }
+    }
+
+    #[test]
+    fn corrupt_and_failing_input() {
+        let plain = big_layer();
+        let mut gz = gzip(&plain);
+        let truncated = &gz[..gz.len() / 2].to_vec();
+        let n = gz.len();
+        gz[100..n - 8].iter_mut().for_each(|b| *b = b.wrapping_mul(31).wrapping_add(7));
+        let mut bad_tar = plain.clone();
+        bad_tar[148..156].copy_from_slice(b"garbage!"); // the header checksum
+        let cases: &[(&str, &[u8], Compression)] = &[
+            ("corrupt deflate", &gz, Compression::Gzip),
+            ("truncated gzip", truncated, Compression::Gzip),
+            ("bad tar header", &bad_tar, Compression::None),
+            ("gzip said, plain given", &plain, Compression::Gzip),
+        ];
+        for (name, blob, compression) in cases {
+            let r = open_layer(*blob, *compression).expect(name);
+            let Err(e) = extract_subtree([r], "manifests", &ExtractOptions::default()) else {
+                panic!("{name}: corrupt input must fail the extraction")
+            };
+            assert!(e.is_corrupt(), "{name}: {e:?}");
+        }
+
+        struct FailAfter<'a>(&'a [u8]);
+        impl Read for FailAfter<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(io::Error::new(io::ErrorKind::ConnectionReset, "reset by peer"));
+                }
+                self.0.read(buf)
+            }
+        }
+        let gz = gzip(&plain);
+        for (blob, compression) in
+            [(&plain[..plain.len() / 2], Compression::None), (&gz[..gz.len() / 2], Compression::Gzip)]
+        {
+            let r = open_layer(FailAfter(blob), compression).expect("opens");
+            let Err(e) = extract_subtree([r], "manifests", &ExtractOptions::default()) else {
+                panic!("{compression:?}: a failing reader must fail the extraction")
+            };
+            let Error::Io { source, .. } = &e else { panic!("{compression:?}: {e:?}") };
+            assert_eq!(source.kind(), io::ErrorKind::ConnectionReset, "{compression:?}");
+            assert!(e.is_io());
+        }
+    }
+
+    #[test]
+    fn read_one_file_and_stop() {
+        let mut t = tar(&[
+            T::File("release-manifests/image-references", "{}"),
+            T::File("./release-manifests/release-metadata", "{\"version\":\"4.1.0\"}"),
+        ]);
+        // Whatever follows the file is never read.
+        t.truncate(t.len() - 1024);
+        t.extend_from_slice(&[0xff; 700]);
+        let options = ExtractOptions::default();
+        let f = read_file(&t[..], "release-manifests/release-metadata", &options).expect("reads").expect("found");
+        assert_eq!(
+            (f.path.as_str(), &f.data[..]),
+            ("release-manifests/release-metadata", &br#"{"version":"4.1.0"}"#[..])
+        );
+        let none = read_file(&tar(&[T::File("a", "a")])[..], "b", &options).expect("reads");
+        assert!(none.is_none());
+        let link = read_file(&tar(&[T::Symlink("a", "b"), T::File("b", "b")])[..], "a", &options).expect("reads");
+        assert!(link.is_none());
+        let e = read_file(&t[..], "release-manifests/release-metadata", &options.max_file_size(3)).expect_err("cap");
+        assert!(e.is_limit_exceeded());
+    }
+
+    #[test]
+    fn top_down() {
+        let layers = [
+            tar(&[T::File("release-manifests/a", "bottom")]),
+            tar(&[T::File("release-manifests/a", "middle"), T::File("release-manifests/b", "b")]),
+            tar(&[T::File("usr/bin/x", "top")]),
+        ];
+        let mut opened = Vec::new();
+        let x = extract_subtree_top_down(
+            layers.len(),
+            |i| {
+                opened.push(i);
+                Ok::<_, Error>(&layers[i][..])
+            },
+            "release-manifests",
+            &ExtractOptions::default(),
+        )
+        .expect("extracts")
+        .expect("found");
+        assert_eq!(opened, [2, 1]);
+        assert_eq!(summary(&x), owned(&[("a", 1, "middle"), ("b", 1, "b")]));
+
+        let deleted = [tar(&[T::File("release-manifests/a", "a")]), tar(&[T::File(".wh.release-manifests", "")])];
+        let x = extract_subtree_top_down(
+            2,
+            |i| Ok::<_, Error>(&deleted[i][..]),
+            "release-manifests",
+            &ExtractOptions::default(),
+        )
+        .expect("extracts");
+        assert_eq!(x, None);
+        let x = extract_subtree_top_down(2, |i| Ok::<_, Error>(&deleted[i][..]), "nowhere", &ExtractOptions::default())
+            .expect("extracts");
+        assert_eq!(x, None);
+    }
+}

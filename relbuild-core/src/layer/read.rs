@@ -39,7 +39,8 @@ pub struct LayerReader<R: Read> {
 
 enum Decoder<R: Read> {
     Plain(Source<R>),
-    Gzip(MultiGzDecoder<Source<R>>),
+    // Boxed: the decoder state is large next to the plain variant.
+    Gzip(Box<MultiGzDecoder<Source<R>>>),
     Zstd(zstd::stream::read::Decoder<'static, BufReader<Source<R>>>),
 }
 
@@ -79,7 +80,7 @@ impl<R: Read> LayerReader<R> {
     fn new(source: Source<R>, compression: Compression) -> Result<Self, Error> {
         let decoder = match compression {
             Compression::None => Decoder::Plain(source),
-            Compression::Gzip => Decoder::Gzip(MultiGzDecoder::new(source)),
+            Compression::Gzip => Decoder::Gzip(Box::new(MultiGzDecoder::new(source))),
             Compression::Zstd => {
                 Decoder::Zstd(zstd::stream::read::Decoder::new(source).map_err(|source| Error::Open { source })?)
             }
