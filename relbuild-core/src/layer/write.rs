@@ -295,3 +295,170 @@ impl<R: Read> Read for Exact<R> {
         Ok(n)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use flate2::read::MultiGzDecoder;
+
+    use super::*;
+    use crate::layer::{ExtractOptions, extract_subtree, open_layer_detect};
+
+    const T0: i64 = 1_700_000_000;
+
+    fn sample() -> Vec<LayerEntry> {
+        vec![
+            LayerEntry::dir("release-manifests", 0o777, T0),
+            LayerEntry::file("release-manifests/image-references", 0o444, T0, &b"{\"kind\":\"ImageStream\"}"[..]),
+            LayerEntry::file("release-manifests/release-metadata", 0o444, T0, &b"{\"version\":\"4.16.0\"}"[..]),
+            LayerEntry::file("release-manifests/0000_50_a_x.yaml", 0o444, T0 - 60, &b"kind: ConfigMap\n"[..]),
+        ]
+    }
+
+    fn write(entries: &[LayerEntry], options: &WriteOptions) -> (LayerInfo, Vec<u8>) {
+        let mut w = LayerWriter::new(Vec::new(), options).expect("new writer");
+        w.append_all(entries).expect("append");
+        w.finish().expect("finish")
+    }
+
+    fn gunzip(blob: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        MultiGzDecoder::new(blob).read_to_end(&mut out).expect("gunzip");
+        out
+    }
+
+    #[test]
+    fn reproducible_and_hashed() {
+        for options in [
+            WriteOptions::default(),
+            WriteOptions::default().level(1),
+            WriteOptions::default().level(9),
+            WriteOptions::default().compression(Compression::Zstd),
+            WriteOptions::default().compression(Compression::None),
+        ] {
+            let (info, blob) = write(&sample(), &options);
+            let (again, blob2) = write(&sample(), &options);
+            assert_eq!((&info, &blob), (&again, &blob2), "{options:?}: reproducible");
+            let tar = match options.compression {
+                Compression::Gzip => gunzip(&blob),
+                Compression::Zstd => zstd::decode_all(&blob[..]).expect("unzstd"),
+                Compression::None => blob.clone(),
+            };
+            assert_eq!(info.digest, Digest::sha256(&blob), "{options:?}");
+            assert_eq!(info.size, blob.len() as u64, "{options:?}");
+            assert_eq!(info.diff_id, Digest::sha256(&tar), "{options:?}");
+            assert_eq!(info.uncompressed_size, tar.len() as u64, "{options:?}");
+            // Four 512-byte headers, four bodies of one block, two zero
+            // blocks, and no padding to a 10 KiB record (like Go).
+            assert_eq!(tar.len(), 512 * (4 + 3 + 2), "{options:?}");
+            assert!(tar.ends_with(&[0; 1024]), "{options:?}");
+        }
+    }
+
+    #[test]
+    fn gzip_header_like_go() {
+        let (_, blob) = write(&sample(), &WriteOptions::default());
+        assert_eq!(blob[..10], [0x1f, 0x8b, 0x08, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff]);
+    }
+
+    /// Golden digests: a change means layers written by an older relbuild
+    /// no longer match; bump only on purpose (e.g. a flate2 backend update).
+    #[test]
+    fn golden_digests() {
+        let (info, _) = write(&sample(), &WriteOptions::default());
+        assert_eq!(info.diff_id.as_str(), "sha256:5636387b4376085a432f1c2cdef484211474b1202814c8d55737f52181769b5c");
+        assert_eq!(info.digest.as_str(), "sha256:0574395f81b0d900fd9fdbaf36673331c96ca136f7857421816fff5f646d9b8f");
+        assert_eq!((info.size, info.uncompressed_size), (250, 4608));
+    }
+
+    #[test]
+    fn headers_are_deterministic() {
+        let (_, blob) = write(&sample(), &WriteOptions::default());
+        let tar_bytes = gunzip(&blob);
+        let mut archive = tar::Archive::new(&tar_bytes[..]);
+        let mut seen = Vec::new();
+        for entry in archive.entries().expect("entries") {
+            let entry = entry.expect("entry");
+            let h = entry.header();
+            assert_eq!(&h.as_bytes()[257..265], b"ustar\x0000", "ustar magic and version");
+            assert_eq!((h.uid().expect("uid"), h.gid().expect("gid")), (0, 0));
+            assert_eq!(h.username_bytes(), Some(&b""[..]));
+            assert_eq!(h.groupname_bytes(), Some(&b""[..]));
+            let path = String::from_utf8(entry.path_bytes().into_owned()).expect("utf-8");
+            seen.push((path, h.mode().expect("mode"), h.mtime().expect("mtime"), h.entry_type()));
+        }
+        let t0 = T0 as u64;
+        let want = [
+            ("release-manifests".to_owned(), 0o777, t0, tar::EntryType::Directory),
+            ("release-manifests/image-references".to_owned(), 0o444, t0, tar::EntryType::Regular),
+            ("release-manifests/release-metadata".to_owned(), 0o444, t0, tar::EntryType::Regular),
+            ("release-manifests/0000_50_a_x.yaml".to_owned(), 0o444, t0 - 60, tar::EntryType::Regular),
+        ];
+        assert_eq!(seen, want);
+    }
+
+    #[test]
+    fn round_trip_through_extraction() {
+        let long = format!("m/{}", "x".repeat(300));
+        let entries = vec![
+            LayerEntry::dir("./m/", 0o755, T0),
+            LayerEntry::file("m/a", 0o640, T0, &b"a"[..]),
+            LayerEntry::file(long.clone(), 0o644, T0 + 1, &b"long"[..]),
+            LayerEntry::symlink("m/link", "a", T0),
+        ];
+        for compression in [Compression::Gzip, Compression::Zstd, Compression::None] {
+            let (_, blob) = write(&entries, &WriteOptions::default().compression(compression));
+            let r = open_layer_detect(&blob[..]).expect("opens");
+            let x = extract_subtree([r], "m", &ExtractOptions::default()).expect("extracts");
+            let files: Vec<(&str, &[u8], i64, u32)> =
+                x.files.iter().map(|f| (f.path.as_str(), &f.data[..], f.mtime, f.mode)).collect();
+            assert_eq!(
+                files,
+                [("a", &b"a"[..], T0, 0o640), (&long[2..], &b"long"[..], T0 + 1, 0o644)],
+                "{compression:?}"
+            );
+            assert_eq!(x.skipped.len(), 1, "{compression:?}: the symlink");
+        }
+    }
+
+    #[test]
+    fn streamed_file() {
+        let data = b"0123456789".repeat(1000);
+        let mut w = LayerWriter::new(Vec::new(), &WriteOptions::default()).expect("new");
+        w.append_reader("m/big", 0o444, T0, data.len() as u64, &data[..]).expect("append");
+        let (_, blob) = w.finish().expect("finish");
+        let mut w = LayerWriter::new(Vec::new(), &WriteOptions::default()).expect("new");
+        w.append(&LayerEntry::file("m/big", 0o444, T0, data.clone())).expect("append");
+        let (_, same) = w.finish().expect("finish");
+        assert_eq!(blob, same, "streaming and in-memory writes agree");
+
+        let mut w = LayerWriter::new(Vec::new(), &WriteOptions::default()).expect("new");
+        let e = w.append_reader("m/short", 0o444, T0, 100, &data[..10]).expect_err("short body");
+        assert_eq!(e.to_string(), "writing the layer failed at entry `m/short`");
+    }
+
+    #[test]
+    fn invalid_entries() {
+        let cases = [
+            (
+                LayerEntry::file("../x", 0o644, T0, Vec::new()),
+                "cannot write entry `../x`: the path climbs out with `..`",
+            ),
+            (LayerEntry::dir("./", 0o755, T0), "cannot write entry `./`: the path is empty or the root"),
+            (LayerEntry::dir("a", 0o755, -1), "cannot write entry `a`: a tar header cannot hold a negative mtime"),
+        ];
+        for (entry, want) in cases {
+            let mut w = LayerWriter::new(Vec::new(), &WriteOptions::default()).expect("new");
+            let e = w.append(&entry).expect_err(want);
+            assert_eq!(e.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn sorting() {
+        let mut entries: Vec<LayerEntry> =
+            ["b", "a-b", "a/c", "a", "./a/b", "a/b/c"].iter().map(|p| LayerEntry::dir(*p, 0o755, 0)).collect();
+        sort_entries(&mut entries);
+        let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["a", "./a/b", "a/b/c", "a/c", "a-b", "b"]);
+    }
+}
