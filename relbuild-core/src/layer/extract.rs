@@ -297,8 +297,7 @@ impl Extractor {
         }
         let mode = entry.header().mode().map_err(|e| Error::from_read(layer, Some(full.clone()), e))?;
         let mtime = mtime(&mut entry).map_err(|e| Error::from_read(layer, Some(full.clone()), e))?;
-        let capacity = usize::try_from(size).expect("size is at most max_file_size, which fits in memory");
-        let mut data = Vec::with_capacity(capacity);
+        let mut data = Vec::with_capacity(initial_capacity(size));
         entry.read_to_end(&mut data).map_err(|e| Error::from_read(layer, Some(full.clone()), e))?;
         self.total += size;
         self.held.insert(full, ExtractedFile { path: rel, data, mtime, mode, layer });
@@ -461,12 +460,18 @@ pub fn read_file<R: Read>(tar: R, path: &str, options: &ExtractOptions) -> Resul
         }
         let mode = entry.header().mode().map_err(|e| Error::from_read(LAYER, Some(full.clone()), e))?;
         let mtime = mtime(&mut entry).map_err(|e| Error::from_read(LAYER, Some(full.clone()), e))?;
-        let capacity = usize::try_from(size).expect("size is at most max_file_size, which fits in memory");
-        let mut data = Vec::with_capacity(capacity);
+        let mut data = Vec::with_capacity(initial_capacity(size));
         entry.read_to_end(&mut data).map_err(|e| Error::from_read(LAYER, Some(full.clone()), e))?;
         return Ok(Some(ExtractedFile { path: full, data, mtime, mode, layer: LAYER }));
     }
     Ok(None)
+}
+
+/// Room to reserve for a body of `size` bytes: the header's word, up to
+/// 1 MiB, so a header that lies about a large size costs no large allocation
+/// before the body proves it.
+fn initial_capacity(size: u64) -> usize {
+    usize::try_from(size.min(1 << 20)).expect("1 MiB fits in usize")
 }
 
 /// Regular files, as Go's `archive/tar` reader sees them: `0`, the old

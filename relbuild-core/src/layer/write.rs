@@ -29,6 +29,8 @@ pub struct WriteOptions {
     pub compression: Compression,
     /// The compression level (gzip 0–9, zstd 1–22); `None` for the default
     /// (gzip 6, as Go; zstd 3). Different levels give different digests.
+    /// The gzip header's XFL byte follows the level as Go's does (2 at 9,
+    /// 4 at 1, else 0), except at level 0 where flate2 writes 4 and Go 0.
     pub level: Option<u32>,
 }
 
