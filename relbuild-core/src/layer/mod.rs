@@ -1,5 +1,7 @@
 //! (layer: to be written)
 
+pub mod gotar;
+
 /// Errors of the `layer` module.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
