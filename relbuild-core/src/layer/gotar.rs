@@ -130,13 +130,8 @@ impl<W: Write> GoTarWriter<W> {
         self.write_padded(data.as_bytes())?;
 
         let ascii = to_ascii(name);
-        let mut blk = template(
-            &ascii,
-            mode,
-            if mtime_fits { mtime } else { 0 },
-            typeflag,
-            if size_fits { size_i } else { 0 },
-        );
+        let mut blk =
+            template(&ascii, mode, if mtime_fits { mtime } else { 0 }, typeflag, if size_fits { size_i } else { 0 });
         // Go's PAX path keeps the (cut) name without the USTAR prefix.
         set_ustar_and_checksum(&mut blk);
         self.inner.write_all(&blk)
@@ -177,11 +172,7 @@ fn set_ustar_and_checksum(blk: &mut [u8; BLOCK]) {
     blk[263..265].copy_from_slice(b"00");
     // Go computes the checksum with the field as spaces, then writes 6
     // octal digits, NUL, space.
-    let sum: i64 = blk
-        .iter()
-        .enumerate()
-        .map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i64::from(b) })
-        .sum();
+    let sum: i64 = blk.iter().enumerate().map(|(i, &b)| if (148..156).contains(&i) { 32 } else { i64::from(b) }).sum();
     format_octal(&mut blk[148..155], sum);
     blk[155] = b' ';
 }

@@ -199,10 +199,7 @@ impl DockerImageConfig {
 
     /// Compact Go `json.Marshal`, no trailing newline.
     pub fn to_json(&self) -> Result<Vec<u8>, Error> {
-        crate::image::gojson::to_vec(self).map_err(|source| Error::Serialize {
-            what: "release image config",
-            source,
-        })
+        crate::image::gojson::to_vec(self).map_err(|source| Error::Serialize { what: "release image config", source })
     }
 
     /// The release config oc derives from the base config: `os`/`architecture`
@@ -236,15 +233,10 @@ impl DockerImageConfig {
             ..Default::default()
         }];
         while self.history.len() < edit.layer_sizes.len() {
-            self.history.push(DockerConfigHistory {
-                created: created.clone(),
-                ..Default::default()
-            });
+            self.history.push(DockerConfigHistory { created: created.clone(), ..Default::default() });
         }
-        let rootfs = self.rootfs.get_or_insert_with(|| DockerConfigRootFs {
-            kind: "layers".into(),
-            diff_ids: Vec::new(),
-        });
+        let rootfs =
+            self.rootfs.get_or_insert_with(|| DockerConfigRootFs { kind: "layers".into(), diff_ids: Vec::new() });
         rootfs.diff_ids.push(edit.layer_diff_id.clone());
         self.size = edit.layer_sizes.iter().sum();
         self

@@ -122,11 +122,7 @@ pub struct TagReference {
 impl TagReference {
     /// A `DockerImage` tag as oc creates them.
     pub fn docker_image(name: impl Into<String>, pullspec: impl Into<String>) -> Self {
-        Self {
-            name: name.into(),
-            from: Some(ObjectReference::docker_image(pullspec)),
-            ..Self::default()
-        }
+        Self { name: name.into(), from: Some(ObjectReference::docker_image(pullspec)), ..Self::default() }
     }
 
     /// `from.name` when `from.kind` is `DockerImage`.
@@ -174,11 +170,7 @@ pub struct ObjectReference {
 impl ObjectReference {
     /// `{kind: DockerImage, name: pullspec}`.
     pub fn docker_image(pullspec: impl Into<String>) -> Self {
-        Self {
-            kind: "DockerImage".into(),
-            namespace: String::new(),
-            name: pullspec.into(),
-        }
+        Self { kind: "DockerImage".into(), namespace: String::new(), name: pullspec.into() }
     }
 }
 
@@ -259,10 +251,7 @@ impl ImageStream {
             return Err(Error::UnknownKind { file: file.to_owned(), kind: is.kind });
         }
         if is.api_version != API_VERSION {
-            return Err(Error::UnknownApiVersion {
-                file: file.to_owned(),
-                api_version: is.api_version,
-            });
+            return Err(Error::UnknownApiVersion { file: file.to_owned(), api_version: is.api_version });
         }
         Ok(is)
     }
@@ -275,10 +264,7 @@ impl ImageStream {
             return Err(Error::UnknownKind { file: file.to_owned(), kind: is.kind });
         }
         if is.api_version != API_VERSION {
-            return Err(Error::UnknownApiVersion {
-                file: file.to_owned(),
-                api_version: is.api_version,
-            });
+            return Err(Error::UnknownApiVersion { file: file.to_owned(), api_version: is.api_version });
         }
         Ok(is)
     }
@@ -302,10 +288,8 @@ impl ImageStream {
 
     /// The release form: `json.MarshalIndent(is, "", "  ")`, no trailing newline.
     pub fn to_json(&self) -> Result<Vec<u8>, Error> {
-        crate::image::gojson::to_vec_indent(self, "  ").map_err(|source| Error::Serialize {
-            what: "image-references",
-            source,
-        })
+        crate::image::gojson::to_vec_indent(self, "  ")
+            .map_err(|source| Error::Serialize { what: "image-references", source })
     }
 
     /// The tag named `name`.
@@ -365,10 +349,7 @@ pub struct ResolvedTag {
 impl ResolvedTag {
     /// The release tag for it.
     pub fn to_tag_reference(&self) -> TagReference {
-        TagReference {
-            annotations: self.annotations.clone(),
-            ..TagReference::docker_image(&self.name, &self.pullspec)
-        }
+        TagReference { annotations: self.annotations.clone(), ..TagReference::docker_image(&self.name, &self.pullspec) }
     }
 }
 
@@ -413,11 +394,8 @@ pub fn resolve_tags(input: &ImageStream, mode: ReferenceMode, exclude: &[&str]) 
         return Err(Error::NoPublicRepository);
     }
     let external_fn = |source: &str, image: &str| -> String {
-        let source = if !source.is_empty() && !internal.is_empty() && source.starts_with(internal) {
-            ""
-        } else {
-            source
-        };
+        let source =
+            if !source.is_empty() && !internal.is_empty() && source.starts_with(internal) { "" } else { source };
         if (force_external || source.is_empty()) && !external.is_empty() {
             format!("{external}@{image}")
         } else {
@@ -425,11 +403,8 @@ pub fn resolve_tags(input: &ImageStream, mode: ReferenceMode, exclude: &[&str]) 
         }
     };
     let find_status = |name: &str| input.status.tags.iter().find(|t| t.tag == name);
-    let not_imported = |list: &NamedTagEventList| {
-        list.conditions
-            .iter()
-            .any(|c| c.kind == "ImportSuccess" && c.status != "Success")
-    };
+    let not_imported =
+        |list: &NamedTagEventList| list.conditions.iter().any(|c| c.kind == "ImportSuccess" && c.status != "Success");
 
     let mut out = Vec::new();
     let mut covered = std::collections::BTreeSet::new();
@@ -443,11 +418,7 @@ pub fn resolve_tags(input: &ImageStream, mode: ReferenceMode, exclude: &[&str]) 
             if source.is_empty() {
                 continue;
             }
-            out.push(ResolvedTag {
-                name: tag.name.clone(),
-                pullspec: source,
-                annotations: tag.annotations.clone(),
-            });
+            out.push(ResolvedTag { name: tag.name.clone(), pullspec: source, annotations: tag.annotations.clone() });
             covered.insert(tag.name.as_str());
         } else if pullspec_has_tag(from) {
             let Some(list) = find_status(&tag.name) else { continue };
@@ -490,16 +461,9 @@ pub fn resolve_tags(input: &ImageStream, mode: ReferenceMode, exclude: &[&str]) 
         }
         let repo = pullspec_repository(&source);
         if repo.is_empty() {
-            return Err(Error::InvalidTagSource {
-                tag: list.tag.clone(),
-                pullspec: source,
-            });
+            return Err(Error::InvalidTagSource { tag: list.tag.clone(), pullspec: source });
         }
-        out.push(ResolvedTag {
-            name: list.tag.clone(),
-            pullspec: format!("{repo}@{}", item.image),
-            annotations: None,
-        });
+        out.push(ResolvedTag { name: list.tag.clone(), pullspec: format!("{repo}@{}", item.image), annotations: None });
     }
     Ok(out)
 }
@@ -536,11 +500,7 @@ status:
     fn resolve_both_modes() {
         let is = ImageStream::parse(IS.as_bytes(), "is.yaml").expect("parses");
         let got = |mode| -> Vec<(String, String)> {
-            resolve_tags(&is, mode, &[])
-                .expect("resolves")
-                .into_iter()
-                .map(|t| (t.name, t.pullspec))
-                .collect()
+            resolve_tags(&is, mode, &[]).expect("resolves").into_iter().map(|t| (t.name, t.pullspec)).collect()
         };
         let s = |a: &str, b: &str| (a.to_owned(), b.to_owned());
         assert_eq!(
@@ -578,20 +538,13 @@ status:
         let err = resolve_tags(&is, ReferenceMode::Public, &[]).expect_err("generation");
         assert_eq!(err.to_string(), "the tag \"b\" in the source input stream has not been imported yet");
         is.status.public_docker_image_repository.clear();
-        assert!(matches!(
-            resolve_tags(&is, ReferenceMode::Public, &[]),
-            Err(Error::NoPublicRepository)
-        ));
+        assert!(matches!(resolve_tags(&is, ReferenceMode::Public, &[]), Err(Error::NoPublicRepository)));
         assert!("bogus".parse::<ReferenceMode>().is_err());
     }
 
     #[test]
     fn serialises_like_go() {
-        let mut is = ImageStream {
-            kind: KIND.into(),
-            api_version: API_VERSION.into(),
-            ..Default::default()
-        };
+        let mut is = ImageStream { kind: KIND.into(), api_version: API_VERSION.into(), ..Default::default() };
         is.metadata.name = "4.99.0".into();
         is.spec.tags.push(TagReference::docker_image("a", "r@sha256:1"));
         let got = String::from_utf8(is.to_json().expect("serialises")).expect("utf8");

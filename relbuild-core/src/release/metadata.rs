@@ -50,19 +50,13 @@ impl CincinnatiMetadata {
 
     /// `json.MarshalIndent(cm, "", "  ")`, no trailing newline.
     pub fn to_json(&self) -> Result<Vec<u8>, Error> {
-        crate::image::gojson::to_vec_indent(self, "  ").map_err(|source| Error::Serialize {
-            what: "release-metadata",
-            source,
-        })
+        crate::image::gojson::to_vec_indent(self, "  ")
+            .map_err(|source| Error::Serialize { what: "release-metadata", source })
     }
 }
 
 fn parse_semver(what: &'static str, value: &str) -> Result<semver::Version, Error> {
-    semver::Version::parse(value).map_err(|source| Error::InvalidVersion {
-        what,
-        value: value.to_owned(),
-        source,
-    })
+    semver::Version::parse(value).map_err(|source| Error::InvalidVersion { what, value: value.to_owned(), source })
 }
 
 /// `--previous`/`--next` normalisation: drop empty strings, semver
@@ -92,10 +86,7 @@ pub fn parse_metadata_flag(json: &str) -> Result<BTreeMap<String, String>, Error
     map.into_iter()
         .map(|(key, v)| match v {
             serde_json::Value::String(s) => Ok((key, s)),
-            other => Err(Error::MetadataValueNotString {
-                key,
-                found: json_type(&other),
-            }),
+            other => Err(Error::MetadataValueNotString { key, found: json_type(&other) }),
         })
         .collect()
 }
@@ -136,11 +127,14 @@ mod tests {
 
     #[test]
     fn golden_case_1() {
-        let md = parse_metadata_flag(r#"{"description":"synthetic relbuild fixture","url":"https://example.com/errata/4.99.0"}"#)
-            .expect("object of strings");
+        let md = parse_metadata_flag(
+            r#"{"description":"synthetic relbuild fixture","url":"https://example.com/errata/4.99.0"}"#,
+        )
+        .expect("object of strings");
         let cm = CincinnatiMetadata::new("4.99.0", &["4.98.1", "4.98.0"], &[] as &[&str], md).expect("valid");
-        let want = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/golden/oc-n3/outputs/release-metadata"))
-            .expect("golden file");
+        let want =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../testdata/golden/oc-n3/outputs/release-metadata"))
+                .expect("golden file");
         assert_eq!(String::from_utf8(cm.to_json().expect("json")), String::from_utf8(want));
     }
 

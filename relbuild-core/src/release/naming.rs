@@ -85,11 +85,7 @@ impl PayloadNamer {
 
 /// `0000_50_<tag>_<file>` unless `file` already starts with `0000_`.
 pub fn prefixed_name(tag: &str, file: &str) -> String {
-    if file.starts_with("0000_") {
-        file.to_owned()
-    } else {
-        format!("0000_50_{tag}_{file}")
-    }
+    if file.starts_with("0000_") { file.to_owned() } else { format!("0000_50_{tag}_{file}") }
 }
 
 /// Go `path.Ext(path.Base(name))`: the suffix from the last `.` of the base

@@ -100,10 +100,8 @@ pub fn write_payload<W: Write>(
     let io = |source| Error::Write { source };
     let mut tar = GoTarWriter::new(out);
     tar.append_dir(PAYLOAD_DIR, 0o777, newest).map_err(io)?;
-    tar.append_file(&format!("{PAYLOAD_DIR}/image-references"), 0o444, newest, &release.to_json()?)
-        .map_err(io)?;
-    tar.append_file(&format!("{PAYLOAD_DIR}/release-metadata"), 0o444, newest, &metadata.to_json()?)
-        .map_err(io)?;
+    tar.append_file(&format!("{PAYLOAD_DIR}/image-references"), 0o444, newest, &release.to_json()?).map_err(io)?;
+    tar.append_file(&format!("{PAYLOAD_DIR}/release-metadata"), 0o444, newest, &metadata.to_json()?).map_err(io)?;
 
     let mut namer = PayloadNamer::new();
     let mut names = Vec::with_capacity(ordered.len());
@@ -126,20 +124,11 @@ pub fn write_payload<W: Write>(
                 file: file.clone(),
                 source,
             })?;
-            tar.append_file(&format!("{PAYLOAD_DIR}/{dst}"), 0o444, content.mtime, &data)
-                .map_err(io)?;
+            tar.append_file(&format!("{PAYLOAD_DIR}/{dst}"), 0o444, content.mtime, &data).map_err(io)?;
             count += 1;
         }
         names.push(op.tag.clone());
     }
     let out = tar.finish().map_err(io)?;
-    Ok((
-        PayloadSummary {
-            newest,
-            operators: names,
-            collisions: namer.into_collisions(),
-            files: count,
-        },
-        out,
-    ))
+    Ok((PayloadSummary { newest, operators: names, collisions: namer.into_collisions(), files: count }, out))
 }

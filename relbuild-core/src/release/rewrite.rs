@@ -74,10 +74,7 @@ impl ImageMapper {
         let mut by_source: BTreeMap<&str, &str> = BTreeMap::new();
         for r in references {
             if r.source.is_empty() {
-                return Err(Error::EmptyFromName {
-                    operator: operator.to_owned(),
-                    tag: r.name.clone(),
-                });
+                return Err(Error::EmptyFromName { operator: operator.to_owned(), tag: r.name.clone() });
             }
             if let Some(first) = by_source.insert(&r.source, &r.name) {
                 return Err(Error::DuplicateSource {
@@ -89,13 +86,7 @@ impl ImageMapper {
             }
         }
         if references.is_empty() {
-            return Ok(Self {
-                ac: None,
-                targets: Vec::new(),
-                shorter: Vec::new(),
-                lens: Vec::new(),
-                mode,
-            });
+            return Ok(Self { ac: None, targets: Vec::new(), shorter: Vec::new(), lens: Vec::new(), mode });
         }
         let sources: Vec<&str> = references.iter().map(|r| r.source.as_str()).collect();
         let ac = AhoCorasick::builder()
@@ -133,8 +124,7 @@ impl ImageMapper {
             let input = aho_corasick::Input::new(data).span(search..data.len());
             let Some(m) = ac.find(input) else { break };
             let s = m.start();
-            let prefix_ok = s == 0
-                || (!is_word(data[s - 1]) && (self.mode == RewriteMode::Fixed || s > pos));
+            let prefix_ok = s == 0 || (!is_word(data[s - 1]) && (self.mode == RewriteMode::Fixed || s > pos));
             let found = if prefix_ok {
                 std::iter::once(m.pattern().as_usize())
                     .chain(self.shorter[m.pattern().as_usize()].iter().copied())
@@ -359,9 +349,7 @@ pub fn parse_component_versions(label: &str) -> Result<BTreeMap<String, String>,
             && kb[0] != b'-'
             && kb[kb.len() - 1] != b'-';
         if !key_ok {
-            return Err(format!(
-                "the version name {k:?} must only be ASCII alphanumerics and internal hyphens"
-            ));
+            return Err(format!("the version name {k:?} must only be ASCII alphanumerics and internal hyphens"));
         }
         let mut ver = semver::Version::parse(v)
             .map_err(|e| format!("the version pair {pair:?} must have a valid semantic version: {e}"))?;
@@ -381,10 +369,7 @@ pub struct OperatorTransform {
 impl OperatorTransform {
     /// For an operator without `image-references`: version substitution only.
     pub fn simple(release_name: &str) -> Self {
-        Self {
-            images: None,
-            versions: VersionMapper::simple(release_name),
-        }
+        Self { images: None, versions: VersionMapper::simple(release_name) }
     }
 
     /// `NewTransformFromImageStreamFile`: from the operator's
@@ -405,30 +390,17 @@ impl OperatorTransform {
         for tag in &is.spec.tags {
             let Some(from) = tag.from.as_ref().filter(|f| f.kind == "DockerImage") else { continue };
             if from.name.is_empty() {
-                return Err(Error::EmptyFromName {
-                    operator: operator.to_owned(),
-                    tag: tag.name.clone(),
-                });
+                return Err(Error::EmptyFromName { operator: operator.to_owned(), tag: tag.name.clone() });
             }
-            let target = release
-                .tag(&tag.name)
-                .and_then(|t| t.from.as_ref())
-                .map(|f| f.name.clone())
-                .unwrap_or_default();
+            let target =
+                release.tag(&tag.name).and_then(|t| t.from.as_ref()).map(|f| f.name.clone()).unwrap_or_default();
             if target.is_empty() {
                 if allow_missing_images {
                     continue;
                 }
-                return Err(Error::UnknownTag {
-                    operator: operator.to_owned(),
-                    tag: tag.name.clone(),
-                });
+                return Err(Error::UnknownTag { operator: operator.to_owned(), tag: tag.name.clone() });
             }
-            let r = ImageReference {
-                name: tag.name.clone(),
-                source: from.name.clone(),
-                target,
-            };
+            let r = ImageReference { name: tag.name.clone(), source: from.name.clone(), target };
             match refs.iter_mut().find(|e| e.name == r.name) {
                 Some(e) => *e = r,
                 None => refs.push(r),
@@ -436,10 +408,7 @@ impl OperatorTransform {
         }
         let images = ImageMapper::new(operator, &refs, mode)?;
         let (versions, tags_by_name) = version_table(operator, release, &refs)?;
-        Ok(Self {
-            images: Some(images),
-            versions: VersionMapper::new(&release.metadata.name, versions, tags_by_name),
-        })
+        Ok(Self { images: Some(images), versions: VersionMapper::new(&release.metadata.name, versions, tags_by_name) })
     }
 
     /// Applies the transform to one file (`versionMapper(imageMapper(data))`).
@@ -517,16 +486,8 @@ mod tests {
 
     fn mapper(mode: RewriteMode) -> ImageMapper {
         let refs = [
-            ImageReference {
-                name: "a".into(),
-                source: "quay.io/x/a".into(),
-                target: "reg/r@sha256:1".into(),
-            },
-            ImageReference {
-                name: "b".into(),
-                source: "quay.io/x/b".into(),
-                target: "reg/r@sha256:2".into(),
-            },
+            ImageReference { name: "a".into(), source: "quay.io/x/a".into(), target: "reg/r@sha256:1".into() },
+            ImageReference { name: "b".into(), source: "quay.io/x/b".into(), target: "reg/r@sha256:2".into() },
         ];
         ImageMapper::new("op", &refs, mode).expect("valid")
     }
@@ -542,16 +503,8 @@ mod tests {
             "--img=quay.io/x/a@sha256:abcd,reg/r@sha256:2\n",
             "--img=reg/r@sha256:1,reg/r@sha256:2\n",
         ),
-        (
-            "quay.io/x/a:latest quay.io/x/b:latest",
-            "reg/r@sha256:1 quay.io/x/b:latest",
-            "reg/r@sha256:1 reg/r@sha256:2",
-        ),
-        (
-            "quay.io/x/a:latest  quay.io/x/b:latest",
-            "reg/r@sha256:1  reg/r@sha256:2",
-            "reg/r@sha256:1  reg/r@sha256:2",
-        ),
+        ("quay.io/x/a:latest quay.io/x/b:latest", "reg/r@sha256:1 quay.io/x/b:latest", "reg/r@sha256:1 reg/r@sha256:2"),
+        ("quay.io/x/a:latest  quay.io/x/b:latest", "reg/r@sha256:1  reg/r@sha256:2", "reg/r@sha256:1  reg/r@sha256:2"),
         ("x: quay.io/x/ab\n", "x: quay.io/x/ab\n", "x: quay.io/x/ab\n"),
         ("x: xquay.io/x/a\n", "x: xquay.io/x/a\n", "x: xquay.io/x/a\n"),
         ("u: https://quay.io/x/a/foo\n", "u: https://quay.io/x/a/foo\n", "u: https://quay.io/x/a/foo\n"),
@@ -578,16 +531,8 @@ mod tests {
     #[test]
     fn shorter_source_when_longest_fails() {
         let refs = [
-            ImageReference {
-                name: "short".into(),
-                source: "r/x".into(),
-                target: "S".into(),
-            },
-            ImageReference {
-                name: "long".into(),
-                source: "r/x:v1".into(),
-                target: "L".into(),
-            },
+            ImageReference { name: "short".into(), source: "r/x".into(), target: "S".into() },
+            ImageReference { name: "long".into(), source: "r/x:v1".into(), target: "L".into() },
         ];
         let m = ImageMapper::new("op", &refs, RewriteMode::Oc).expect("valid");
         assert_eq!(m.rewrite(b"a r/x:v1.2 b r/x:v1 c r/x"), b"a S b L c S");
@@ -595,11 +540,7 @@ mod tests {
 
     #[test]
     fn mapper_errors() {
-        let r = |n: &str, s: &str| ImageReference {
-            name: n.into(),
-            source: s.into(),
-            target: "t".into(),
-        };
+        let r = |n: &str, s: &str| ImageReference { name: n.into(), source: s.into(), target: "t".into() };
         let err = ImageMapper::new("op", &[r("a", "q/x"), r("b", "q/x")], RewriteMode::Oc).expect_err("dup");
         assert_eq!(
             err.to_string(),
@@ -626,10 +567,7 @@ mod tests {
         }
         let err = |m: &VersionMapper, input: &str| m.apply(input.as_bytes()).expect_err(input).to_string();
         assert_eq!(err(&m, "0.0.1-snapshot-nope"), "unknown version reference \"nope\"");
-        assert_eq!(
-            err(&m, "0.0.1-snapshot-a 0.0.1-snapshot-b"),
-            "unknown version references: a, b"
-        );
+        assert_eq!(err(&m, "0.0.1-snapshot-a 0.0.1-snapshot-b"), "unknown version references: a, b");
         assert_eq!(err(&m, "0.0.1-snapshot-"), "empty version references are not allowed");
         let tags = BTreeMap::from([("kubernetes".to_owned(), vec!["b".to_owned(), "a".to_owned()])]);
         let m2 = VersionMapper::new("4.99.0", versions, tags);
