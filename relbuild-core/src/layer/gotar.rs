@@ -255,7 +255,7 @@ mod tests {
         assert_eq!(&out[100..108], b"0000777\0");
         assert_eq!(&out[136..148], b"14573103674\0");
         assert_eq!(&out[148..156], b"012612\0 ");
-        assert_eq!(&out[257..265], b"ustar\000");
+        assert_eq!(&out[257..265], b"ustar\x0000");
         assert_eq!(&out[329..345], b"0000000\x000000000\0");
     }
 

@@ -25,7 +25,7 @@ pub use imagestream::{ImageStream, ReferenceMode, ResolvedTag, TagReference};
 pub use metadata::CincinnatiMetadata;
 pub use naming::{Collision, PayloadNamer};
 pub use payload::{ManifestFile, Operator, PayloadOptions, PayloadSummary, write_payload};
-pub use rewrite::{ImageMapper, RewriteMode, VersionMapper, VersionRefError};
+pub use rewrite::{ImageMapper, ImageReference, OperatorTransform, RewriteMode, VersionMapper, VersionRefError};
 
 /// Errors of the `release` module.
 #[derive(Debug, thiserror::Error)]
@@ -164,22 +164,10 @@ pub enum Error {
     },
     /// Two referenced tags declaring different versions for one component.
     #[error(
-        "operator {operator:?}: input image stream has multiple versions defined for version {key}: {tag} defines {value} but was already set to {existing} on {tags}"
+        "operator {:?}: input image stream has multiple versions defined for version {}: {} defines {} but was already set to {} on {}",
+        .0.operator, .0.key, .0.tag, .0.value, .0.existing, .0.tags.join(", ")
     )]
-    ConflictingVersions {
-        /// The operator.
-        operator: String,
-        /// The component.
-        key: String,
-        /// The tag declaring the new value.
-        tag: String,
-        /// The new value.
-        value: String,
-        /// The value already recorded.
-        existing: String,
-        /// The tags that declared the existing value, comma-separated.
-        tags: String,
-    },
+    ConflictingVersions(Box<VersionConflict>),
     /// A manifest whose `0.0.1-snapshot…` references cannot be substituted.
     #[error("operator {operator:?}, file `{file}`: cannot substitute versions")]
     Version {
@@ -207,6 +195,23 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The data of [`Error::ConflictingVersions`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VersionConflict {
+    /// The operator whose image-references names both tags.
+    pub operator: String,
+    /// The component.
+    pub key: String,
+    /// The tag declaring the new value.
+    pub tag: String,
+    /// The new value.
+    pub value: String,
+    /// The value already recorded.
+    pub existing: String,
+    /// The tags that declared the existing value.
+    pub tags: Vec<String>,
 }
 
 fn location_suffix(line: Option<u64>, column: Option<u64>) -> String {

@@ -449,14 +449,14 @@ fn version_table(operator: &str, release: &ImageStream, refs: &[ImageReference])
             }
             match versions.get(&k) {
                 Some(existing) if *existing != v && k != "machine-os" && k != "kubectl" => {
-                    return Err(Error::ConflictingVersions {
+                    return Err(Error::ConflictingVersions(Box::new(super::VersionConflict {
                         operator: operator.to_owned(),
                         key: k.clone(),
                         tag: tag.name.clone(),
                         value: v,
                         existing: existing.clone(),
-                        tags: tags_by_name.get(&k).map(|t| t.join(", ")).unwrap_or_default(),
-                    });
+                        tags: tags_by_name.get(&k).cloned().unwrap_or_default(),
+                    })));
                 }
                 Some(_) => {}
                 None => {

@@ -131,9 +131,9 @@ fn case2() -> Case {
         "release.openshift.io/from-release".into(),
         "127.0.0.1:5000/ocp/release@sha256:098895afb3fe9deef58971a95195b0d94c4190064e004160a1636cd7fb8ba75d".into(),
     );
-    let foo = is.spec.tags.iter_mut().find(|t| t.name == "foo-operator").expect("foo-operator tag");
-    foo.annotations = Some(BTreeMap::from([("io.openshift.release.override".into(), "true".into())]));
-    foo.from = Some(imagestream::ObjectReference::docker_image(OVERRIDE));
+    let overridden = is.spec.tags.iter_mut().find(|t| t.name == "foo-operator").expect("foo-operator tag");
+    overridden.annotations = Some(BTreeMap::from([("io.openshift.release.override".into(), "true".into())]));
+    overridden.from = Some(imagestream::ObjectReference::docker_image(OVERRIDE));
     let mut labels = labels();
     labels.insert(
         "foo-operator".into(),
