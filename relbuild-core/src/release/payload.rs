@@ -132,3 +132,55 @@ pub fn write_payload<W: Write>(
     let out = tar.finish().map_err(io)?;
     Ok((PayloadSummary { newest, operators: names, collisions: namer.into_collisions(), files: count }, out))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::release::TagReference;
+
+    fn release() -> ImageStream {
+        let mut is = ImageStream::default();
+        is.metadata.name = "1.0.0".into();
+        is.spec.tags.push(TagReference::docker_image("op", "reg/r@sha256:1"));
+        is
+    }
+
+    fn op(files: &[(&str, &str)], ir: Option<&str>) -> Operator {
+        Operator {
+            tag: "op".into(),
+            files: files
+                .iter()
+                .map(|(n, d)| ((*n).to_owned(), ManifestFile { data: d.as_bytes().to_vec(), mtime: 5 }))
+                .collect(),
+            image_references: ir.map(|d| ManifestFile { data: d.as_bytes().to_vec(), mtime: 9 }),
+            is_override: false,
+        }
+    }
+
+    fn run(ops: &[Operator]) -> Result<PayloadSummary, Error> {
+        let md = CincinnatiMetadata::new("1.0.0", &[] as &[&str], &[] as &[&str], BTreeMap::new())?;
+        write_payload(Vec::new(), &release(), &md, ops, PayloadOptions::default()).map(|(s, _)| s)
+    }
+
+    #[test]
+    fn errors_name_operator_and_file() {
+        let ir = "kind: ImageStream\napiVersion: image.openshift.io/v1\nspec:\n  tags:\n  - name: missing\n    from: {kind: DockerImage, name: q/x}\n";
+        let err = run(&[op(&[("a.yaml", "x")], Some(ir))]).expect_err("unknown tag").to_string();
+        assert_eq!(
+            err,
+            "operator \"op\" contained an invalid image-references file: no input image tag named \"missing\""
+        );
+        let err = run(&[op(&[("a.yaml", " 0.0.1-snapshot-nope")], None)]).expect_err("unknown version");
+        assert_eq!(err.to_string(), "operator \"op\", file `a.yaml`: cannot substitute versions");
+        let src = std::error::Error::source(&err).map(ToString::to_string);
+        assert_eq!(src.as_deref(), Some("unknown version reference \"nope\""));
+    }
+
+    #[test]
+    fn newest_includes_image_references() {
+        let ir = "kind: ImageStream\napiVersion: image.openshift.io/v1\n";
+        let s = run(&[op(&[("a.yaml", "x")], Some(ir))]).expect("writes");
+        assert_eq!((s.newest, s.files), (9, 1));
+        assert_eq!(run(&[]).expect("writes").newest, 0);
+    }
+}
