@@ -55,6 +55,8 @@ pub use write::{EntryContent, LayerEntry, LayerInfo, LayerWriter, WriteOptions, 
 
 pub use crate::image::Compression;
 
+pub mod gotar;
+
 /// Errors of the `layer` module.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -1,3 +1,4 @@
-//! relbuild-core integration tests, against a real registry.
+//! relbuild-core integration tests, against a real registry and the golden vectors.
 
+mod golden;
 mod store;
