@@ -2,4 +2,5 @@
 //!
 //! - [`registry`]: a real `docker-registry` started on loopback for each test.
 
+pub mod auth;
 pub mod registry;

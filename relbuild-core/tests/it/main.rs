@@ -1,1 +1,3 @@
 //! relbuild-core integration tests, against a real registry.
+
+mod registry;
