@@ -1,3 +1,4 @@
 //! relbuild-core integration tests, against a real registry.
 
 mod registry;
+mod store;
