@@ -4,8 +4,10 @@
 //! - [`proxy`]: a fault-injecting reverse proxy in front of that registry.
 //! - [`token`]: a bearer-token issuer for the registry's `auth.token` flow.
 //! - [`tls`]: a throw-away CA and server certificate for an HTTPS registry.
+//! - [`auth`]: an htpasswd (basic-auth) registry and auth files.
 //! - [`fixture`]: the synthetic release stream (images and their files).
 
+pub mod auth;
 pub mod fixture;
 pub mod proxy;
 pub mod registry;
