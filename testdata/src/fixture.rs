@@ -122,7 +122,8 @@ fn image_references(pairs: &[(&str, String)]) -> Vec<u8> {
 
 fn binary_layer(path: &str, seed: usize) -> Vec<FixtureFile> {
     // A little incompressible-ish content so layers are not all identical.
-    let data: Vec<u8> = (0..2048u32).map(|j| (j.wrapping_mul(2_654_435_761).wrapping_add(seed as u32) >> 13) as u8).collect();
+    let data: Vec<u8> =
+        (0..2048u32).map(|j| (j.wrapping_mul(2_654_435_761).wrapping_add(seed as u32) >> 13) as u8).collect();
     vec![dir("usr", MTIME), dir("usr/bin", MTIME), FixtureFile { mode: 0o755, ..file(path, MTIME, data) }]
 }
 
@@ -185,7 +186,12 @@ fn operator(i: usize) -> FixtureImage {
         file("manifests/README.md", mtime, format!("# {op}\n\nNot a manifest.\n")),
         dir("manifests/subdir", mtime),
         file("manifests/subdir/ignored.yaml", mtime, "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ignored\n"),
-        FixtureFile { path: "manifests/link.yaml".into(), mode: 0o777, mtime, kind: FileKind::Symlink("02_config.yaml".into()) },
+        FixtureFile {
+            path: "manifests/link.yaml".into(),
+            mode: 0o777,
+            mtime,
+            kind: FileKind::Symlink("02_config.yaml".into()),
+        },
         file("manifests/image-references", mtime, image_references(&[(&op, op_src.clone()), (&operand, operand_src)])),
     ];
     let mut lower = binary_layer(&format!("usr/bin/{op}"), i + 1);

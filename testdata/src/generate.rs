@@ -63,8 +63,9 @@ pub fn build_image(image: &FixtureImage) -> Result<BuiltImage> {
         diff_ids.push(info.diff_id.clone());
         layers.push((Descriptor::new(MediaType::DockerLayerGzip, info.digest, info.size), Bytes::from(blob)));
     }
-    let history: Vec<serde_json::Value> =
-        (0..layers.len()).map(|i| serde_json::json!({"created": CREATED, "created_by": format!("fixture layer {i}")})).collect();
+    let history: Vec<serde_json::Value> = (0..layers.len())
+        .map(|i| serde_json::json!({"created": CREATED, "created_by": format!("fixture layer {i}")}))
+        .collect();
     let entrypoint = format!("/usr/bin/{}", image.tag);
     let config = serde_json::json!({
         "architecture": "amd64",
@@ -80,7 +81,8 @@ pub fn build_image(image: &FixtureImage) -> Result<BuiltImage> {
         "rootfs": {"type": "layers", "diff_ids": diff_ids},
     });
     let config_bytes = Bytes::from(serde_json::to_vec(&config)?);
-    let config_desc = Descriptor::new(MediaType::DockerConfig, Digest::sha256(&config_bytes), config_bytes.len() as u64);
+    let config_desc =
+        Descriptor::new(MediaType::DockerConfig, Digest::sha256(&config_bytes), config_bytes.len() as u64);
     let manifest = ImageManifest {
         schema_version: 2,
         media_type: Some(MediaType::DockerManifest),
@@ -141,7 +143,9 @@ pub fn image_stream_yaml(name: &str, repo: &Reference, digests: &BTreeMap<String
     for (tag, digest) in digests {
         y.push_str(&format!("  - name: {tag}\n    from:\n      kind: DockerImage\n      name: {repo_name}@{digest}\n"));
     }
-    y.push_str(&format!("status:\n  dockerImageRepository: \"\"\n  publicDockerImageRepository: {repo_name}\n  tags:\n"));
+    y.push_str(&format!(
+        "status:\n  dockerImageRepository: \"\"\n  publicDockerImageRepository: {repo_name}\n  tags:\n"
+    ));
     for (tag, digest) in digests {
         y.push_str(&format!(
             "  - tag: {tag}\n    items:\n    - created: \"{CREATED}\"\n      dockerImageReference: {repo_name}@{digest}\n      image: {digest}\n      generation: 1\n"

@@ -10,6 +10,10 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use relbuild_core::image::Reference;
+use relbuild_core::registry::ClientOptions;
+use relbuild_testdata::fixture::{Role, StreamSpec, stream_images};
+use relbuild_testdata::generate::{build_image, image_stream_yaml, push_images};
 use relbuild_testdata::registry::TestRegistry;
 
 #[derive(Debug, Parser)]
@@ -27,6 +31,32 @@ enum Cmd {
         /// Also write `127.0.0.1:PORT` to this file once the registry answers.
         #[arg(long)]
         port_file: Option<PathBuf>,
+    },
+    /// Build the synthetic release stream, push it to a registry, and write
+    /// the ImageStream that describes it.
+    Generate {
+        /// The registry, `HOST:PORT`.
+        #[arg(long)]
+        registry: String,
+        /// The repository (under the registry) to push every image into.
+        #[arg(long, default_value = "ocp/stream")]
+        repository: String,
+        /// How many operators (each with an operand image).
+        #[arg(long, default_value_t = 3)]
+        operators: usize,
+        /// Where to write the ImageStream YAML (`-` for stdout).
+        #[arg(long, default_value = "-")]
+        out: PathBuf,
+        /// Use plain HTTP (the loopback harness registry).
+        #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+        insecure: bool,
+        /// Also write the URLs of every manifest, config and operator top
+        /// layer, one a line: the registry floor the benchmark measures.
+        #[arg(long)]
+        floor_urls: Option<PathBuf>,
+        /// Pushes in flight at once.
+        #[arg(long, default_value_t = 16)]
+        parallel: usize,
     },
 }
 
@@ -51,6 +81,35 @@ fn main() -> Result<()> {
                 }
             })?;
             drop(reg);
+            Ok(())
+        }
+        Cmd::Generate { registry, repository, operators, out, insecure, floor_urls, parallel } => {
+            let repo: Reference = format!("{registry}/{repository}").parse()?;
+            let images = stream_images(&StreamSpec { operators });
+            let built = images.iter().map(build_image).collect::<Result<Vec<_>>>()?;
+            let mut urls = Vec::new();
+            let scheme = if insecure { "http" } else { "https" };
+            let base = format!("{scheme}://{}/v2/{}", repo.registry(), repo.repository());
+            for b in &built {
+                urls.push(format!("{base}/manifests/{}", b.manifest.digest()));
+                urls.push(format!("{base}/blobs/{}", b.config.0.digest));
+                if matches!(b.role, Role::Operator | Role::Cvo) {
+                    let top = b.layers.last().context("an operator image has layers")?;
+                    urls.push(format!("{base}/blobs/{}", top.0.digest));
+                }
+            }
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let client = ClientOptions::default().with_insecure(insecure).build()?;
+            let digests = rt.block_on(push_images(&client, &repo, built, parallel))?;
+            let yaml = image_stream_yaml("4.99", &repo, &digests);
+            if out.as_os_str() == "-" {
+                print!("{yaml}");
+            } else {
+                std::fs::write(&out, yaml).with_context(|| format!("writing {}", out.display()))?;
+            }
+            if let Some(f) = floor_urls {
+                std::fs::write(&f, urls.join("\n") + "\n").with_context(|| format!("writing {}", f.display()))?;
+            }
             Ok(())
         }
     }
