@@ -180,6 +180,23 @@ async fn blob_pull_verifies_size_and_digest() {
     assert!(e.to_string().contains(missing.digest.as_str()), "{e}");
 }
 
+#[tokio::test]
+async fn per_registry_limit_holds_while_a_body_streams() {
+    use futures_util::StreamExt as _;
+    let reg = TestRegistry::start().expect("registry");
+    let c = ClientOptions::default().with_insecure(true).with_max_per_registry(1).build().expect("client");
+    let r = repo(&reg, "blobs/limit");
+    let data = random_bytes(7, 1 << 20);
+    let d = layer(&data);
+    c.push_blob(&r, &d, &data).await.expect("push");
+    let mut stream = c.pull_blob(&r, &d);
+    stream.next().await.expect("a chunk").expect("ok");
+    let blocked = tokio::time::timeout(std::time::Duration::from_millis(300), c.blob_exists(&r, &d.digest)).await;
+    assert!(blocked.is_err(), "a second request waits for the streaming one");
+    drop(stream);
+    assert!(c.blob_exists(&r, &d.digest).await.expect("head"));
+}
+
 // ---- manifests ----
 
 #[tokio::test]
@@ -483,6 +500,27 @@ mod token {
         assert_eq!(anon.pull_manifest_raw(&dst).await.expect("anonymous pull").bytes(), raw.bytes());
         let e = anon.push_blob(&repo(&reg, "tok/anon"), &d, &data).await.expect_err("anonymous push");
         assert!(e.is_unauthorized(), "{e}");
+    }
+
+    #[tokio::test]
+    async fn insufficient_scope_rechallenges_once_then_fails() {
+        let iss = TokenIssuer::start(TokenPolicy::default().user(
+            "alice",
+            "alice-pw",
+            vec![Grant::repo("tok/ro", &["pull"]), Grant::repo("tok/rw", &["pull", "push"])],
+        ))
+        .expect("issuer");
+        let reg = TestRegistry::start_with_token(&iss).expect("registry");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (c, path) = alice(&reg, dir.path(), "alice-pw");
+        let data = random_bytes(56, 100);
+        c.push_blob(&repo(&reg, "tok/rw"), &layer(&data), &data).await.expect("allowed");
+        iss.clear_requests();
+        let e = c.push_blob(&repo(&reg, "tok/ro"), &layer(&data), &data).await.expect_err("read-only");
+        assert!(e.is_unauthorized() && e.to_string().contains(&path.display().to_string()), "{e}");
+        let push_scope = "repository:tok/ro:pull,push".to_owned();
+        let asked = iss.requests().iter().filter(|r| r.scopes.contains(&push_scope)).count();
+        assert_eq!(asked, 2, "one token, one re-challenge: {:#?}", iss.requests());
     }
 
     #[tokio::test]
