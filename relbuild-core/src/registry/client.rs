@@ -508,7 +508,8 @@ impl Client {
             tracing::debug!(?challenge, sent, "401 challenge");
             match challenge {
                 Some(Challenge::Basic) => {
-                    if sent || cred.is_none() {
+                    let can_basic = cred.as_ref().is_some_and(|(c, _)| c.basic_header().is_some());
+                    if sent || !can_basic {
                         return Err(denied(cred.map(|(_, s)| s).filter(|_| sent), envelope));
                     }
                     self.inner.auth.set_scheme(registry, Scheme::Basic);

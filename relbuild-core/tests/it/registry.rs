@@ -9,7 +9,7 @@ use bytes::Bytes;
 use relbuild_core::digest::HashingWriter;
 use relbuild_core::image::{ImageIndex, ImageManifest, Platform};
 use relbuild_core::registry::{
-    AuthFile, BlobReader, BlobSource, Client, ClientOptions, OpenFuture, PushOutcome, RetryPolicy,
+    AuthFile, BlobReader, BlobSource, Client, ClientOptions, OpenFuture, PushOutcome, RegistryBlob, RetryPolicy,
 };
 use relbuild_core::{Descriptor, Digest, ImageConfig, Manifest, MediaType, RawManifest, Reference};
 use relbuild_testdata::auth::BasicAuthRegistry;
@@ -178,6 +178,21 @@ async fn blob_pull_verifies_size_and_digest() {
     let e = c.pull_blob_bytes(&r, &missing, 1 << 20).await.expect_err("missing");
     assert!(e.is_not_found(), "{e}");
     assert!(e.to_string().contains(missing.digest.as_str()), "{e}");
+}
+
+#[tokio::test]
+async fn copy_between_registries_streams_from_one_into_the_other() {
+    let a = TestRegistry::start().expect("registry a");
+    let b = TestRegistry::start().expect("registry b");
+    let c = ClientOptions::default().with_insecure(true).with_chunking(10_000, 16_384).build().expect("client");
+    let data = random_bytes(8, 100_000);
+    let d = layer(&data);
+    let (ra, rb) = (repo(&a, "copy/src"), repo(&b, "copy/dst"));
+    c.push_blob(&ra, &d, &data).await.expect("push to a");
+    let source = RegistryBlob { client: c.clone(), repo: ra.clone(), descriptor: d.clone() };
+    // Another registry: `mount_blob` falls back to a plain upload.
+    assert_eq!(c.mount_blob(&rb, &ra, &d, &source).await.expect("copy"), PushOutcome::Uploaded);
+    assert_eq!(c.pull_blob_bytes(&rb, &d, 1 << 20).await.expect("pull from b"), data);
 }
 
 #[tokio::test]
