@@ -1,4 +1,5 @@
-//! relbuild-core integration tests, against a real registry.
+//! relbuild-core integration tests, against a real registry and the golden vectors.
 
+mod golden;
 mod registry;
 mod store;

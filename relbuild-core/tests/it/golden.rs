@@ -1,0 +1,304 @@
+//! Byte-exact reproduction of the reference tool's outputs
+//! (`testdata/golden/oc-n3`, see its README): the `release-manifests/` layer
+//! tar (= the diffID), `image-references`, `release-metadata` and the
+//! release image config, from the golden inputs.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use relbuild_core::Digest;
+use relbuild_core::release::config::ReleaseConfigEdit;
+use relbuild_core::release::imagestream::{self, ReferenceMode};
+use relbuild_core::release::metadata::parse_metadata_flag;
+use relbuild_core::release::{
+    CincinnatiMetadata, DockerImageConfig, ImageStream, ManifestFile, Operator, PayloadOptions, RewriteMode,
+    write_payload,
+};
+
+fn golden() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../testdata/golden/oc-n3")
+}
+
+fn read(rel: &str) -> Vec<u8> {
+    std::fs::read(golden().join(rel)).unwrap_or_else(|e| panic!("reading {rel}: {e}"))
+}
+
+fn labels() -> BTreeMap<String, BTreeMap<String, String>> {
+    serde_json::from_slice(&read("inputs/labels.json")).expect("labels.json")
+}
+
+/// An operator from `inputs/<dir>`: the regular files directly under
+/// `manifests/` listed in files.tsv, with its mtimes (the last row wins for
+/// the all-layers listing of an override).
+fn operator(tag: &str, dir: &str, is_override: bool) -> Operator {
+    let tsv = String::from_utf8(read(&format!("inputs/{dir}/files.tsv"))).expect("utf8");
+    let mut files = BTreeMap::new();
+    let mut image_references = None;
+    for line in tsv.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (name, mtime, kind) = (cols[0], cols[2], cols[4]);
+        let Some(file) = name.strip_prefix("manifests/") else { continue };
+        if kind != "file" || file.contains('/') {
+            continue;
+        }
+        let f = ManifestFile { data: read(&format!("inputs/{dir}/{name}")), mtime: mtime.parse().expect("mtime") };
+        if file == "image-references" {
+            image_references = Some(f);
+        } else {
+            files.insert(file.to_owned(), f);
+        }
+    }
+    Operator { tag: tag.to_owned(), files, image_references, is_override }
+}
+
+const OPERATORS: [&str; 4] = ["bar-operator", "baz-operator", "cluster-version-operator", "foo-operator"];
+
+/// What oc's extraction does to every tag: copy the commit labels (empty
+/// when missing) and, when present, the versions labels.
+fn annotate(is: &mut ImageStream, labels: &BTreeMap<String, BTreeMap<String, String>>) {
+    for tag in &mut is.spec.tags {
+        let l = &labels[&tag.name];
+        let a = tag.annotations.get_or_insert_with(BTreeMap::new);
+        for key in
+            ["io.openshift.build.commit.id", "io.openshift.build.commit.ref", "io.openshift.build.source-location"]
+        {
+            a.insert(key.to_owned(), l.get(key).cloned().unwrap_or_default());
+        }
+        if let Some(v) = l.get("io.openshift.build.versions").filter(|v| !v.is_empty()) {
+            a.insert("io.openshift.build.versions".to_owned(), v.clone());
+            if let Some(d) = l.get("io.openshift.build.version-display-names") {
+                a.insert("io.openshift.build.version-display-names".to_owned(), d.clone());
+            }
+        }
+    }
+}
+
+/// `pruneUnreferencedImageStreams` + sort.
+fn prune(is: &mut ImageStream, operators: &[Operator]) {
+    let mut keep: Vec<String> = vec!["cluster-version-operator".into()];
+    for op in operators {
+        keep.push(op.tag.clone());
+        if let Some(ir) = &op.image_references {
+            let refs = ImageStream::parse(&ir.data, &op.tag).expect("image-references");
+            keep.extend(refs.spec.tags.into_iter().map(|t| t.name));
+        }
+    }
+    is.spec.tags.retain(|t| keep.contains(&t.name));
+    is.sort_tags();
+}
+
+struct Case {
+    is: ImageStream,
+    metadata: CincinnatiMetadata,
+    operators: Vec<Operator>,
+}
+
+fn case1() -> Case {
+    let input = ImageStream::parse(&read("inputs/is.yaml"), "is.yaml").expect("is.yaml");
+    let mut is = ImageStream {
+        kind: imagestream::KIND.into(),
+        api_version: imagestream::API_VERSION.into(),
+        ..Default::default()
+    };
+    is.metadata.name = "4.99.0".into();
+    is.metadata.creation_timestamp = Some("2025-01-02T03:04:05Z".into());
+    is.spec.tags = imagestream::resolve_tags(&input, ReferenceMode::Public, &[])
+        .expect("resolves")
+        .iter()
+        .map(|t| t.to_tag_reference())
+        .collect();
+    is.sort_tags();
+    annotate(&mut is, &labels());
+    let operators: Vec<Operator> = OPERATORS.iter().map(|t| operator(t, t, false)).collect();
+    prune(&mut is, &operators);
+    let md = parse_metadata_flag(
+        r#"{"description":"synthetic relbuild fixture","url":"https://example.com/errata/4.99.0"}"#,
+    )
+    .expect("metadata");
+    let metadata = CincinnatiMetadata::new("4.99.0", &["4.98.0", "4.98.1"], &[] as &[&str], md).expect("metadata");
+    Case { is, metadata, operators }
+}
+
+const OVERRIDE: &str =
+    "127.0.0.1:5000/ocp/foo-operator@sha256:53a64dea3d0b615a6c86143e211251b5112498c3f8a33b84b8fc742d9d9aaaf4";
+
+/// `--from-release <case 1> --name=4.99.1 foo-operator=<alt>`.
+fn case2() -> Case {
+    let mut is = ImageStream::parse(&read("outputs/image-references"), "case 1 image-references").expect("case 1");
+    is.metadata.name = "4.99.1".into();
+    is.metadata.creation_timestamp = Some("2025-02-03T04:05:06Z".into());
+    is.metadata.annotations.insert(
+        "release.openshift.io/from-release".into(),
+        "127.0.0.1:5000/ocp/release@sha256:098895afb3fe9deef58971a95195b0d94c4190064e004160a1636cd7fb8ba75d".into(),
+    );
+    let overridden = is.spec.tags.iter_mut().find(|t| t.name == "foo-operator").expect("foo-operator tag");
+    overridden.annotations = Some(BTreeMap::from([("io.openshift.release.override".into(), "true".into())]));
+    overridden.from = Some(imagestream::ObjectReference::docker_image(OVERRIDE));
+    let mut labels = labels();
+    labels.insert(
+        "foo-operator".into(),
+        serde_json::from_slice(&read("inputs/foo-operator-alt/labels.json")).expect("alt labels"),
+    );
+    annotate(&mut is, &labels);
+    let operators = vec![
+        operator("bar-operator", "bar-operator", false),
+        operator("baz-operator", "baz-operator", false),
+        operator("cluster-version-operator", "cluster-version-operator", false),
+        operator("foo-operator", "foo-operator-alt", true),
+    ];
+    prune(&mut is, &operators);
+    let previous: CincinnatiMetadata = serde_json::from_slice::<serde_json::Value>(&read("outputs/release-metadata"))
+        .map(|v| {
+            let prev: Vec<String> = serde_json::from_value(v["previous"].clone()).expect("previous");
+            let md: BTreeMap<String, String> = serde_json::from_value(v["metadata"].clone()).expect("metadata");
+            CincinnatiMetadata::new("4.99.1", &prev, &[] as &[&str], md).expect("metadata")
+        })
+        .expect("release-metadata");
+    Case { is, metadata: previous, operators }
+}
+
+fn build(case: &Case, mode: RewriteMode) -> Vec<u8> {
+    let (_, tar) = write_payload(
+        Vec::new(),
+        &case.is,
+        &case.metadata,
+        &case.operators,
+        PayloadOptions { mode, allow_missing_images: false },
+    )
+    .expect("payload");
+    tar
+}
+
+fn diff_id(out: &str) -> String {
+    let digests = String::from_utf8(read(&format!("{out}/digests.txt"))).expect("utf8");
+    digests
+        .lines()
+        .find_map(|l| l.strip_prefix("release layer diff_id (sha256 of release-layer.tar): "))
+        .expect("diff_id line")
+        .to_owned()
+}
+
+#[test]
+fn golden_case1_json_files() {
+    let case = case1();
+    assert_eq!(
+        String::from_utf8(case.is.to_json().expect("json")).expect("utf8"),
+        String::from_utf8(read("outputs/image-references")).expect("utf8")
+    );
+    assert_eq!(case.metadata.to_json().expect("json"), read("outputs/release-metadata"));
+}
+
+#[test]
+fn golden_case2_json_files() {
+    let case = case2();
+    assert_eq!(
+        String::from_utf8(case.is.to_json().expect("json")).expect("utf8"),
+        String::from_utf8(read("outputs-replace/image-references")).expect("utf8")
+    );
+    assert_eq!(case.metadata.to_json().expect("json"), read("outputs-replace/release-metadata"));
+}
+
+fn assert_tar_eq(got: &[u8], out: &str) {
+    let want = read(&format!("{out}/release-layer.tar"));
+    if got != want.as_slice() {
+        let at = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
+        panic!(
+            "{out}: tar differs at byte {at} (block {}, offset {}); got {} bytes, want {}:\n{}",
+            at / 512,
+            at % 512,
+            got.len(),
+            want.len(),
+            listing(got).join("\n")
+        );
+    }
+    assert_eq!(Digest::sha256(got).to_string(), diff_id(out));
+}
+
+#[test]
+fn golden_case1_payload_tar_oc_mode() {
+    assert_tar_eq(&build(&case1(), RewriteMode::Oc), "outputs");
+}
+
+#[test]
+fn golden_case2_payload_tar_oc_mode() {
+    assert_tar_eq(&build(&case2(), RewriteMode::Oc), "outputs-replace");
+}
+
+#[test]
+fn deterministic() {
+    assert_eq!(build(&case2(), RewriteMode::Fixed), build(&case2(), RewriteMode::Fixed));
+}
+
+fn entries(tar: &[u8]) -> Vec<(String, Vec<u8>)> {
+    use std::io::Read;
+    let mut a = tar::Archive::new(tar);
+    a.entries()
+        .expect("entries")
+        .map(|e| {
+            let mut e = e.expect("entry");
+            let name = e.path().expect("path").to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).expect("data");
+            (name, data)
+        })
+        .collect()
+}
+
+fn listing(tar: &[u8]) -> Vec<String> {
+    entries(tar).into_iter().map(|(n, d)| format!("{n} {}", d.len())).collect()
+}
+
+/// Fixed mode differs from oc only where documented: the comma- and
+/// single-space-separated refs of `*_03_edge_cases.yaml` are rewritten, and
+/// the override is written once (no `_2` copies).
+#[test]
+fn golden_fixed_mode_differences() {
+    for (case, out) in [(case1(), "outputs"), (case2(), "outputs-replace")] {
+        let oc = entries(&read(&format!("{out}/release-layer.tar")));
+        let fixed = entries(&build(&case, RewriteMode::Fixed));
+        let oc_map: BTreeMap<_, _> = oc.iter().cloned().collect();
+        for (name, data) in &fixed {
+            let want = oc_map.get(name).unwrap_or_else(|| panic!("{out}: unexpected entry {name}"));
+            if name.ends_with("_03_edge_cases.yaml") {
+                let text = String::from_utf8(data.clone()).expect("utf8");
+                let left: Vec<&str> = text.lines().filter(|l| l.contains("quay.io/openshift/origin-")).collect();
+                assert_eq!(left.len(), 3, "{out}/{name}: only suffixed/prefixed/inUrl stay:\n{text}");
+                assert_ne!(data, want, "{name}");
+            } else {
+                assert_eq!(data, want, "{out}: {name}");
+            }
+        }
+        let missing: Vec<&String> = oc.iter().map(|(n, _)| n).filter(|n| !fixed.iter().any(|(f, _)| f == *n)).collect();
+        if out == "outputs" {
+            assert!(missing.is_empty(), "{missing:?}");
+        } else {
+            // the second pass over the override: every foo-operator file again,
+            // plus the 4th copy of the shared rule
+            assert_eq!(missing.len(), 10, "{missing:?}");
+            assert!(missing.iter().all(|n| n.contains("foo-operator") || n.ends_with("prometheusrule_4.yaml")));
+        }
+    }
+}
+
+#[test]
+fn golden_release_config() {
+    let base = read("inputs/cluster-version-operator/config.json");
+    for (out, name, created, payload_size) in [
+        ("outputs", "4.99.0", "2025-01-02T03:04:05Z", 2884),
+        ("outputs-replace", "4.99.1", "2025-02-03T04:05:06Z", 3387),
+    ] {
+        let edit = ReleaseConfigEdit {
+            release_name: name.into(),
+            base_image_digest: Some("sha256:ab8014824379bed54bfd6dd88142bd111459bf30448903d476225e2f8ccbe59f".into()),
+            created: created.parse().expect("time"),
+            layer_diff_id: diff_id(out),
+            layer_sizes: vec![185, 686, payload_size],
+        };
+        let cfg = DockerImageConfig::parse(&base).expect("base config").into_release_config(&edit);
+        assert_eq!(
+            String::from_utf8(cfg.to_json().expect("json")).expect("utf8"),
+            String::from_utf8(read(&format!("{out}/config.json"))).expect("utf8"),
+            "{out}"
+        );
+    }
+}
