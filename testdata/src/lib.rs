@@ -1,5 +1,16 @@
 //! Test harness and fixture generator for relbuild.
 //!
 //! - [`registry`]: a real `docker-registry` started on loopback for each test.
+//! - [`proxy`]: a fault-injecting reverse proxy in front of that registry.
+//! - [`token`]: a bearer-token issuer for the registry's `auth.token` flow.
+//! - [`tls`]: a throw-away CA and server certificate for an HTTPS registry.
+//! - [`fixture`]: the synthetic release stream (images and their files).
 
+pub mod fixture;
+pub mod proxy;
 pub mod registry;
+mod serve;
+#[cfg(test)]
+mod testutil;
+pub mod tls;
+pub mod token;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 
 /// The registry binary; `RELBUILD_TEST_REGISTRY_BIN` overrides it.
+#[allow(clippy::disallowed_methods, reason = "the test harness, not library code, picks the registry binary")]
 fn registry_bin() -> PathBuf {
     std::env::var_os("RELBUILD_TEST_REGISTRY_BIN").map_or_else(|| PathBuf::from("docker-registry"), PathBuf::from)
 }

@@ -1,0 +1,20 @@
+//! One module per subcommand.
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// Dispatches to the subcommand.
+pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Version => {
+            version();
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn version() {
+    println!("relbuild {}", env!("CARGO_PKG_VERSION"));
+}
