@@ -1,1 +1,2 @@
 //! relbuild-core integration tests, against a real registry.
+mod info;

@@ -1,0 +1,1 @@
+//! Manifest inclusion rules (spec §5).
