@@ -204,3 +204,31 @@ fn read_errors() {
     assert_eq!(info.pull_from, format!("r/x@sha256:{}", "1".repeat(64)));
     assert_eq!(info.preferred_name(), "1.0.0");
 }
+
+fn payload_files(case: &str) -> Vec<(String, Vec<u8>)> {
+    let mut names: Vec<String> = std::fs::read_dir(case_dir(case).join("release-manifests"))
+        .expect("release-manifests/")
+        .map(|e| e.expect("dir entry").file_name().into_string().expect("UTF-8 name"))
+        .collect();
+    names.sort();
+    names.into_iter().map(|n| (n.clone(), read(case, &format!("release-manifests/{n}")))).collect()
+}
+
+#[test]
+fn lint_golden_releases() {
+    use relbuild_core::release::lint;
+    for case in CASES {
+        let findings = lint::lint(&payload_files(case), Some(true));
+        // The synthetic operators' manifests carry no profile annotations, so
+        // the golden payloads have warnings but no error.
+        assert_eq!(lint::exit_code(&findings), 0, "{case}: {findings:#?}");
+        let mut human = Vec::new();
+        lint::write_human(&mut human, &findings).expect("writes");
+        insta::assert_snapshot!(format!("lint_human_{case}"), String::from_utf8(human).expect("UTF-8"));
+    }
+    let findings = lint::lint(&payload_files("outputs"), Some(false));
+    assert_eq!(lint::exit_code(&findings), 1);
+    let mut json = Vec::new();
+    lint::write_json(&mut json, &findings[..3]).expect("writes");
+    insta::assert_snapshot!("lint_json", String::from_utf8(json).expect("UTF-8"));
+}
