@@ -135,6 +135,27 @@ impl Scopes {
     pub(crate) fn iter(&self) -> impl Iterator<Item = &str> {
         self.0.iter().map(String::as_str)
     }
+
+    /// True when a token for `self` grants everything `other` asks for:
+    /// each scope of `other` has one here with the same type and name and
+    /// at least its actions.
+    pub(crate) fn covers(&self, other: &Scopes) -> bool {
+        other.iter().all(|want| {
+            let Some((wt, wn, wa)) = split_scope(want) else { return self.0.contains(want) };
+            self.iter().any(|have| {
+                split_scope(have).is_some_and(|(ht, hn, ha)| {
+                    ht == wt && hn == wn && wa.split(',').all(|a| ha.split(',').any(|h| h == a || h == "*"))
+                })
+            })
+        })
+    }
+}
+
+/// `type:name:actions`; the name may itself contain `:` (a registry port).
+fn split_scope(s: &str) -> Option<(&str, &str, &str)> {
+    let (ty, rest) = s.split_once(':')?;
+    let (name, actions) = rest.rsplit_once(':')?;
+    Some((ty, name, actions))
 }
 
 /// Docker's rule: tokens are assumed valid for at least 60 s.
@@ -188,10 +209,18 @@ impl AuthState {
         }
     }
 
+    /// A live token for exactly `scopes`, else one whose scopes cover them.
     pub(crate) fn cached_token(&self, registry: &str, scopes: &Scopes) -> Option<String> {
         let m = self.tokens.lock().ok()?;
-        let (token, expiry) = m.get(&(registry.to_owned(), scopes.clone()))?;
-        (Instant::now() < *expiry).then(|| token.clone())
+        let now = Instant::now();
+        if let Some((token, expiry)) = m.get(&(registry.to_owned(), scopes.clone()))
+            && now < *expiry
+        {
+            return Some(token.clone());
+        }
+        m.iter()
+            .find(|((r, s), (_, expiry))| r == registry && now < *expiry && s.covers(scopes))
+            .map(|(_, (token, _))| token.clone())
     }
 
     pub(crate) fn store_token(&self, registry: &str, scopes: &Scopes, token: String, lifetime: Duration) {
@@ -249,6 +278,19 @@ mod tests {
         let s = Scopes::push("dst").with("repository:src:pull".into()).with_challenge(Some("repository:dst:pull,push"));
         assert_eq!(s.iter().collect::<Vec<_>>(), ["repository:dst:pull,push", "repository:src:pull"]);
         assert_eq!(Scopes::pull("a"), Scopes::default().with_challenge(Some("repository:a:pull")));
+        let cases = [
+            (Scopes::push("a"), Scopes::pull("a"), true),
+            (Scopes::pull("a"), Scopes::push("a"), false),
+            (Scopes::push("a"), Scopes::pull("b"), false),
+            (s.clone(), Scopes::pull("src"), true),
+            (s.clone(), Scopes::push("dst"), true),
+            (s.clone(), Scopes::push("src"), false),
+            (Scopes::default().with("repository:a:*".into()), Scopes::push("a"), true),
+            (Scopes::pull("h:5000/a"), Scopes::pull("h:5000/a"), true),
+        ];
+        for (have, want, covers) in cases {
+            assert_eq!(have.covers(&want), covers, "{have:?} covers {want:?}");
+        }
     }
 
     #[test]

@@ -259,12 +259,12 @@ fn is_tls_error(e: &reqwest::Error) -> bool {
         if err.downcast_ref::<rustls::Error>().is_some() {
             return true;
         }
-        if let Some(io) = err.downcast_ref::<std::io::Error>()
-            && io.get_ref().is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
-        {
-            return true;
-        }
-        cur = err.source();
+        // A custom `io::Error`'s `source()` skips the wrapped error itself
+        // (hyper-rustls nests rustls errors in two of them), so step into it.
+        cur = match err.downcast_ref::<std::io::Error>().and_then(std::io::Error::get_ref) {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
     }
     false
 }
@@ -508,7 +508,8 @@ impl Client {
             tracing::debug!(?challenge, sent, "401 challenge");
             match challenge {
                 Some(Challenge::Basic) => {
-                    if sent || cred.is_none() {
+                    let can_basic = cred.as_ref().is_some_and(|(c, _)| c.basic_header().is_some());
+                    if sent || !can_basic {
                         return Err(denied(cred.map(|(_, s)| s).filter(|_| sent), envelope));
                     }
                     self.inner.auth.set_scheme(registry, Scheme::Basic);

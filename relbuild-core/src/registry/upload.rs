@@ -63,7 +63,9 @@ impl BlobSource for PathBuf {
 }
 
 /// A blob in a registry repository, as an upload source: copying between
-/// registries streams from one into the other.
+/// registries streams from one into the other. The download holds one of the
+/// source registry's request slots for the whole transfer, so copying within
+/// one registry needs `max_per_registry` of at least 2 (use a mount there).
 #[derive(Clone, Debug)]
 pub struct RegistryBlob {
     /// The client to pull with.

@@ -15,6 +15,9 @@
 
 pub mod config;
 pub mod imagestream;
+pub mod include;
+pub mod info;
+pub mod lint;
 pub mod metadata;
 pub mod naming;
 pub mod payload;

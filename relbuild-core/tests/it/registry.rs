@@ -9,7 +9,7 @@ use bytes::Bytes;
 use relbuild_core::digest::HashingWriter;
 use relbuild_core::image::{ImageIndex, ImageManifest, Platform};
 use relbuild_core::registry::{
-    AuthFile, BlobReader, BlobSource, Client, ClientOptions, OpenFuture, PushOutcome, RetryPolicy,
+    AuthFile, BlobReader, BlobSource, Client, ClientOptions, OpenFuture, PushOutcome, RegistryBlob, RetryPolicy,
 };
 use relbuild_core::{Descriptor, Digest, ImageConfig, Manifest, MediaType, RawManifest, Reference};
 use relbuild_testdata::auth::BasicAuthRegistry;
@@ -178,6 +178,38 @@ async fn blob_pull_verifies_size_and_digest() {
     let e = c.pull_blob_bytes(&r, &missing, 1 << 20).await.expect_err("missing");
     assert!(e.is_not_found(), "{e}");
     assert!(e.to_string().contains(missing.digest.as_str()), "{e}");
+}
+
+#[tokio::test]
+async fn copy_between_registries_streams_from_one_into_the_other() {
+    let a = TestRegistry::start().expect("registry a");
+    let b = TestRegistry::start().expect("registry b");
+    let c = ClientOptions::default().with_insecure(true).with_chunking(10_000, 16_384).build().expect("client");
+    let data = random_bytes(8, 100_000);
+    let d = layer(&data);
+    let (ra, rb) = (repo(&a, "copy/src"), repo(&b, "copy/dst"));
+    c.push_blob(&ra, &d, &data).await.expect("push to a");
+    let source = RegistryBlob { client: c.clone(), repo: ra.clone(), descriptor: d.clone() };
+    // Another registry: `mount_blob` falls back to a plain upload.
+    assert_eq!(c.mount_blob(&rb, &ra, &d, &source).await.expect("copy"), PushOutcome::Uploaded);
+    assert_eq!(c.pull_blob_bytes(&rb, &d, 1 << 20).await.expect("pull from b"), data);
+}
+
+#[tokio::test]
+async fn per_registry_limit_holds_while_a_body_streams() {
+    use futures_util::StreamExt as _;
+    let reg = TestRegistry::start().expect("registry");
+    let c = ClientOptions::default().with_insecure(true).with_max_per_registry(1).build().expect("client");
+    let r = repo(&reg, "blobs/limit");
+    let data = random_bytes(7, 1 << 20);
+    let d = layer(&data);
+    c.push_blob(&r, &d, &data).await.expect("push");
+    let mut stream = c.pull_blob(&r, &d);
+    stream.next().await.expect("a chunk").expect("ok");
+    let blocked = tokio::time::timeout(std::time::Duration::from_millis(300), c.blob_exists(&r, &d.digest)).await;
+    assert!(blocked.is_err(), "a second request waits for the streaming one");
+    drop(stream);
+    assert!(c.blob_exists(&r, &d.digest).await.expect("head"));
 }
 
 // ---- manifests ----
@@ -419,4 +451,243 @@ fn big_blob_child() {
     let hwm = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).expect("VmHWM line");
     let kb = hwm.trim().trim_end_matches("kB").trim();
     println!("VmHWM_KB={kb}");
+}
+
+// ---- bearer tokens ----
+
+mod token {
+    use relbuild_testdata::auth::write_auth_file;
+    use relbuild_testdata::token::{Grant, TokenIssuer, TokenPolicy};
+
+    use super::*;
+
+    fn issuer() -> TokenIssuer {
+        TokenIssuer::start(
+            TokenPolicy::default()
+                .user("alice", "alice-pw", vec![Grant::repo("*", &["pull", "push"])])
+                .anonymous(vec![Grant::repo("*", &["pull"])]),
+        )
+        .expect("issuer")
+    }
+
+    fn alice(reg: &TestRegistry, dir: &std::path::Path, password: &str) -> (Client, std::path::PathBuf) {
+        let path = dir.join("auth.json");
+        write_auth_file(&path, &[(&reg.host(), "alice", password)]).expect("auth file");
+        let auth = AuthFile::load(&path).expect("loads");
+        let c = ClientOptions::default().with_insecure(true).with_auth(auth).build().expect("client");
+        (c, path)
+    }
+
+    #[tokio::test]
+    async fn mount_under_token_auth_uses_one_multi_scope_token() {
+        let iss = issuer();
+        let reg = TestRegistry::start_with_token(&iss).expect("registry");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (c, _) = alice(&reg, dir.path(), "alice-pw");
+        let src = repo(&reg, "tok/src");
+        let dst = repo(&reg, "tok/dst");
+        let data = random_bytes(50, 30_000);
+        let d = layer(&data);
+        c.push_blob(&src, &d, &data).await.expect("push");
+        iss.clear_requests();
+        assert_eq!(c.mount_blob(&dst, &src, &d, &data).await.expect("mount"), PushOutcome::Mounted);
+        let reqs = iss.requests();
+        let multi = reqs
+            .iter()
+            .find(|r| r.scopes.len() == 2)
+            .unwrap_or_else(|| panic!("no multi-scope token request: {reqs:#?}"));
+        assert!(multi.scopes.contains(&"repository:tok/dst:pull,push".to_owned()), "{multi:?}");
+        assert!(multi.scopes.contains(&"repository:tok/src:pull".to_owned()), "{multi:?}");
+        assert_eq!(multi.user.as_deref(), Some("alice"));
+        assert_eq!(multi.status, 200);
+
+        // Tokens are cached: a token for the mount's scopes also covers pushes to `dst`.
+        iss.clear_requests();
+        for seed in 51..54 {
+            let data = random_bytes(seed, 1000);
+            c.push_blob(&dst, &layer(&data), &data).await.expect("push");
+        }
+        assert_eq!(iss.requests().len(), 0, "{:#?}", iss.requests());
+
+        // Anonymous pull through an anonymous token.
+        let raw = push_image(&c, &dst, false, 55).await;
+        let anon = client();
+        assert_eq!(anon.pull_manifest_raw(&dst).await.expect("anonymous pull").bytes(), raw.bytes());
+        let e = anon.push_blob(&repo(&reg, "tok/anon"), &d, &data).await.expect_err("anonymous push");
+        assert!(e.is_unauthorized(), "{e}");
+    }
+
+    #[tokio::test]
+    async fn insufficient_scope_rechallenges_once_then_fails() {
+        let iss = TokenIssuer::start(TokenPolicy::default().user(
+            "alice",
+            "alice-pw",
+            vec![Grant::repo("tok/ro", &["pull"]), Grant::repo("tok/rw", &["pull", "push"])],
+        ))
+        .expect("issuer");
+        let reg = TestRegistry::start_with_token(&iss).expect("registry");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (c, path) = alice(&reg, dir.path(), "alice-pw");
+        let data = random_bytes(56, 100);
+        c.push_blob(&repo(&reg, "tok/rw"), &layer(&data), &data).await.expect("allowed");
+        iss.clear_requests();
+        let e = c.push_blob(&repo(&reg, "tok/ro"), &layer(&data), &data).await.expect_err("read-only");
+        assert!(e.is_unauthorized() && e.to_string().contains(&path.display().to_string()), "{e}");
+        let push_scope = "repository:tok/ro:pull,push".to_owned();
+        let asked = iss.requests().iter().filter(|r| r.scopes.contains(&push_scope)).count();
+        assert_eq!(asked, 2, "one token, one re-challenge: {:#?}", iss.requests());
+    }
+
+    #[tokio::test]
+    async fn wrong_password_at_the_token_endpoint() {
+        let iss = issuer();
+        let reg = TestRegistry::start_with_token(&iss).expect("registry");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (c, path) = alice(&reg, dir.path(), "bad-pw-123");
+        let e = c.pull_manifest_raw(&repo(&reg, "tok/x")).await.expect_err("refused");
+        let msg = format!("{e} {e:?}");
+        assert!(e.is_unauthorized(), "{msg}");
+        assert!(msg.contains(&reg.host()) && msg.contains(&path.display().to_string()), "{msg}");
+        assert!(!msg.contains("bad-pw-123"), "{msg}");
+    }
+}
+
+// ---- TLS ----
+
+#[tokio::test]
+async fn tls_with_the_harness_ca_and_without_it() {
+    let (reg, tls) = TestRegistry::start_tls().expect("https registry");
+    let r = repo(&reg, "tls/image");
+    let verified = ClientOptions::default()
+        .with_certificate_authority(&tls.ca_pem_path)
+        .with_retry(RetryPolicy::none())
+        .build()
+        .expect("client");
+    let raw = push_image(&verified, &r, true, 60).await;
+    assert_eq!(verified.pull_manifest_raw(&r).await.expect("pull").bytes(), raw.bytes());
+
+    let untrusted = ClientOptions::default().with_retry(RetryPolicy::none()).build().expect("client");
+    let e = untrusted.pull_manifest_raw(&r).await.expect_err("unknown CA");
+    assert!(matches!(e, relbuild_core::registry::Error::Tls { .. }), "{e:?}");
+    assert!(e.to_string().contains(&reg.host()) && e.to_string().contains("TLS"), "{e}");
+
+    // `insecure` skips verification (and still speaks TLS to a TLS registry).
+    assert_eq!(client().pull_manifest_raw(&r).await.expect("insecure pull").bytes(), raw.bytes());
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad = dir.path().join("ca.pem");
+    std::fs::write(&bad, "not a certificate").expect("write");
+    let e = ClientOptions::default().with_certificate_authority(&bad).build().expect_err("bad CA file");
+    assert!(e.to_string().contains("ca.pem"), "{e}");
+}
+
+// ---- faults, through the proxy ----
+
+mod faults {
+    use std::time::{Duration, Instant};
+
+    use relbuild_testdata::proxy::{Action, Fault, FaultProxy, Matcher, WRONG_DIGEST};
+
+    use super::*;
+
+    fn fast_retries() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: 4,
+            initial_delay: Duration::from_millis(10),
+            max_delay: Duration::from_secs(2),
+            total: Duration::from_secs(30),
+        }
+    }
+
+    fn proxied(chunked: bool) -> Client {
+        let mut o = ClientOptions::default().with_insecure(true).with_retry(fast_retries());
+        if chunked {
+            o = o.with_chunking(1000, 8192);
+        }
+        o.build().expect("client")
+    }
+
+    fn prepo(p: &FaultProxy, name: &str) -> Reference {
+        format!("{}/{name}", p.host()).parse().expect("reference")
+    }
+
+    #[tokio::test]
+    async fn dropped_blob_body_is_resumed() {
+        let reg = TestRegistry::start().expect("registry");
+        let p = FaultProxy::start(&reg.host()).expect("proxy");
+        let c = proxied(false);
+        let r = prepo(&p, "f/drop");
+        let data = random_bytes(70, 200_000);
+        let d = layer(&data);
+        c.push_blob(&r, &d, &data).await.expect("push");
+        let m = Matcher::new("GET", "/blobs/sha256:");
+        p.add(Fault::new(m.clone(), Action::DropMidBody { after_bytes: 70_000 }).times(2));
+        assert_eq!(c.pull_blob_bytes(&r, &d, 1 << 20).await.expect("pull"), data);
+        assert_eq!(p.hits(&m), 3);
+    }
+
+    #[tokio::test]
+    async fn server_errors_and_429_are_retried() {
+        let reg = TestRegistry::start().expect("registry");
+        let p = FaultProxy::start(&reg.host()).expect("proxy");
+        let c = proxied(true);
+        let r = prepo(&p, "f/retry");
+        let raw = push_image(&c, &r, true, 71).await;
+
+        let m = Matcher::new("GET", "/manifests/");
+        p.add(Fault::new(m.clone(), Action::status(500)).times(1));
+        p.add(Fault::new(m.clone(), Action::status(503)).times(1));
+        assert_eq!(c.pull_manifest_raw(&r).await.expect("pull").bytes(), raw.bytes());
+        assert_eq!(p.hits(&m), 3);
+
+        p.add(Fault::new(m.clone(), Action::too_many_requests(1)).times(1));
+        let t = Instant::now();
+        c.pull_manifest_raw(&r).await.expect("pull after 429");
+        assert!(t.elapsed() >= Duration::from_secs(1), "Retry-After honoured: {:?}", t.elapsed());
+
+        // A chunk upload that fails restarts the upload and re-opens the source.
+        let patch = Matcher::new("PATCH", "/blobs/uploads/");
+        p.add(Fault::new(patch.clone(), Action::status(503)).times(1));
+        let data = random_bytes(72, 20_000);
+        let d = layer(&data);
+        assert_eq!(c.push_blob(&r, &d, &data).await.expect("push"), PushOutcome::Uploaded);
+        assert_eq!(c.pull_blob_bytes(&r, &d, 1 << 20).await.expect("pull"), data);
+
+        // Retries stop after max_attempts; 404s are not retried.
+        p.clear_requests();
+        p.add(Fault::new(m.clone(), Action::status(500)));
+        let e = c.pull_manifest_raw(&r).await.expect_err("always 500");
+        assert!(e.is_retryable() && e.to_string().contains("HTTP 500"), "{e}");
+        assert_eq!(p.hits(&m), 4);
+        p.clear_faults();
+        p.clear_requests();
+        let e = c.pull_manifest_raw(&r.with_tag("missing").expect("tag")).await.expect_err("404");
+        assert!(e.is_not_found(), "{e}");
+        assert_eq!(p.hits(&m), 1);
+    }
+
+    #[tokio::test]
+    async fn corruption_names_both_digests() {
+        let reg = TestRegistry::start().expect("registry");
+        let p = FaultProxy::start(&reg.host()).expect("proxy");
+        let c = proxied(false);
+        let r = prepo(&p, "f/corrupt");
+        let data = random_bytes(73, 50_000);
+        let d = layer(&data);
+        c.push_blob(&r, &d, &data).await.expect("push");
+        let mut corrupted = data.to_vec();
+        corrupted[12_345] ^= 0xff;
+        p.add(Fault::new(Matcher::new("GET", "/blobs/sha256:"), Action::CorruptByte { offset: 12_345 }).times(1));
+        let e = c.pull_blob_to_writer(&r, &d, Vec::new()).await.expect_err("corrupt");
+        let msg = e.to_string();
+        assert!(e.is_digest_mismatch(), "{msg}");
+        assert!(msg.contains(d.digest.as_str()) && msg.contains(Digest::sha256(&corrupted).as_str()), "{msg}");
+
+        // A manifest whose `Docker-Content-Digest` disagrees with its bytes.
+        let raw = push_image(&c, &r, false, 74).await;
+        p.add(Fault::new(Matcher::new("GET", "/manifests/"), Action::WrongDigestHeader).times(1));
+        let e = c.pull_manifest_raw(&r).await.expect_err("wrong header");
+        let msg = e.to_string();
+        assert!(msg.contains(WRONG_DIGEST) && msg.contains(raw.digest().as_str()), "{msg}");
+    }
 }
