@@ -19,6 +19,9 @@ pub enum Error {
     /// From a registry.
     #[error(transparent)]
     Registry(#[from] crate::registry::Error),
+    /// From copying images.
+    #[error(transparent)]
+    Transfer(#[from] crate::transfer::Error),
     /// From release assembly.
     #[error(transparent)]
     Release(#[from] crate::release::Error),

@@ -14,6 +14,7 @@
 //! | [`layer`] | tar layers: streaming read (gzip/zstd/plain), subtree extraction, deterministic write | layer blobs |
 //! | [`store`] | OCI image layouts and oci-archive tarballs; the build cache | `oci-layout`, `index.json`, `blobs/sha256/*`; `<cache>/extracted/*.tar` |
 //! | [`registry`] | the distribution-spec client: auth, manifests, blobs, uploads, mounts, retries | `/v2/…` |
+//! | [`transfer`] | copying images between registries, OCI layouts and oci-archives (`docker://`, `oci:`, `oci-archive:`) | manifests and blobs, as read |
 //! | [`release`] | release payload assembly and reading | `release-manifests/*` |
 //!
 //! Format code is synchronous and never touches the network; registry code
@@ -29,7 +30,9 @@ pub mod progress;
 pub mod registry;
 pub mod release;
 pub mod store;
+pub mod transfer;
 
 pub use error::{Error, Result};
 pub use image::{Descriptor, Digest, ImageConfig, Manifest, MediaType, RawManifest, Reference};
 pub use progress::{NoReporter, Reporter};
+pub use store::OciDir;

@@ -4,3 +4,4 @@ mod golden;
 mod info;
 mod registry;
 mod store;
+mod transfer;

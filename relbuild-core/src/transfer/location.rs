@@ -1,0 +1,136 @@
+//! [`ImageLocation`]: where an image is, parsed from a user's string.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use super::Error;
+use crate::image::Reference;
+
+/// The transports of skopeo/containers-image that relbuild does not read,
+/// recognised so that `dir:/x` is refused as such rather than taken for a
+/// registry reference.
+const OTHER_TRANSPORTS: &[&str] =
+    &["containers-storage", "dir", "docker-archive", "docker-daemon", "ostree", "sif", "tarball"];
+
+/// Where an image is: a registry, an OCI image layout directory or an
+/// oci-archive file. Parsed with skopeo's transport syntax:
+///
+/// | input | location |
+/// |---|---|
+/// | `docker://REF`, or a plain `REF` | [`Registry`](Self::Registry) |
+/// | `oci:DIR[:TAG]` | [`Layout`](Self::Layout) |
+/// | `oci-archive:FILE[:TAG]` | [`Archive`](Self::Archive) |
+///
+/// As in skopeo, the path ends at the first `:` after the transport, so a
+/// path cannot contain `:` and everything after it is the tag (an
+/// `org.opencontainers.image.ref.name`, which may itself contain `:`).
+/// A registry whose host is literally `oci` must be written `docker://oci:…`.
+/// [`Display`](fmt::Display) writes the canonical form, which parses back to
+/// the same value.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ImageLocation {
+    /// An image in a registry.
+    Registry(Reference),
+    /// An image in an OCI image layout directory.
+    Layout {
+        /// The layout directory.
+        path: PathBuf,
+        /// The `index.json` tag; without one the layout must hold one image.
+        tag: Option<String>,
+    },
+    /// An image in an oci-archive (a tar of a layout).
+    Archive {
+        /// The archive file.
+        path: PathBuf,
+        /// The tag inside the archive; without one it must hold one image.
+        tag: Option<String>,
+    },
+}
+
+impl ImageLocation {
+    /// The tag for a layout or archive, if any (registry references carry
+    /// their own).
+    pub fn tag(&self) -> Option<&str> {
+        match self {
+            Self::Registry(_) => None,
+            Self::Layout { tag, .. } | Self::Archive { tag, .. } => tag.as_deref(),
+        }
+    }
+}
+
+impl FromStr for ImageLocation {
+    type Err = Error;
+
+    fn from_str(input: &str) -> Result<Self, Error> {
+        let invalid = |reason: &'static str| Error::InvalidLocation { input: input.to_owned(), reason };
+        if let Some(reference) = input.strip_prefix("docker://") {
+            return parse_reference(input, reference);
+        }
+        if input.starts_with("docker:") {
+            return Err(invalid("the docker transport is written `docker://REF`"));
+        }
+        for (transport, archive) in [("oci:", false), ("oci-archive:", true)] {
+            if let Some(rest) = input.strip_prefix(transport) {
+                let (path, tag) = match rest.split_once(':') {
+                    Some((path, tag)) => (path, Some(tag)),
+                    None => (rest, None),
+                };
+                if path.is_empty() {
+                    return Err(invalid("the path is empty"));
+                }
+                if tag.is_some_and(str::is_empty) {
+                    return Err(invalid("the tag after `:` is empty"));
+                }
+                if tag.is_some_and(|t| t.chars().any(|c| c.is_whitespace() || c.is_control())) {
+                    return Err(invalid("the tag contains whitespace or a control character"));
+                }
+                let (path, tag) = (PathBuf::from(path), tag.map(str::to_owned));
+                return Ok(if archive { Self::Archive { path, tag } } else { Self::Layout { path, tag } });
+            }
+        }
+        if let Some((transport, _)) = input.split_once(':')
+            && OTHER_TRANSPORTS.contains(&transport)
+        {
+            return Err(Error::UnsupportedTransport { input: input.to_owned(), transport: transport.to_owned() });
+        }
+        parse_reference(input, input)
+    }
+}
+
+fn parse_reference(input: &str, reference: &str) -> Result<ImageLocation, Error> {
+    reference
+        .parse()
+        .map(ImageLocation::Registry)
+        .map_err(|source| Error::InvalidReference { input: input.to_owned(), source })
+}
+
+impl fmt::Display for ImageLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (transport, path, tag) = match self {
+            Self::Registry(r) => return write!(f, "docker://{r}"),
+            Self::Layout { path, tag } => ("oci", path, tag),
+            Self::Archive { path, tag } => ("oci-archive", path, tag),
+        };
+        write!(f, "{transport}:{}", path.display())?;
+        if let Some(tag) = tag {
+            write!(f, ":{tag}")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_round_trips() {
+        for s in ["docker://quay.io/a/b:1", "oci:/tmp/x", "oci:rel/dir:v1:extra", "oci-archive:f.tar:t"] {
+            let loc: ImageLocation = s.parse().expect("parses");
+            assert_eq!(loc.to_string(), s);
+            assert_eq!(loc.to_string().parse::<ImageLocation>().expect("reparses"), loc);
+        }
+    }
+}
