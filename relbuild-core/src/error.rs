@@ -28,6 +28,9 @@ pub enum Error {
     /// From reading a release's metadata for `info`.
     #[error(transparent)]
     Info(#[from] crate::release::info::Error),
+    /// From reading a release image.
+    #[error(transparent)]
+    Read(#[from] crate::release::read::Error),
     /// From parsing manifests for inclusion filters.
     #[error(transparent)]
     Include(#[from] crate::release::include::Error),

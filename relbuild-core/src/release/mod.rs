@@ -21,6 +21,7 @@ pub mod lint;
 pub mod metadata;
 pub mod naming;
 pub mod payload;
+pub mod read;
 pub mod rewrite;
 
 pub use config::{DockerImageConfig, ReleaseConfigEdit};

@@ -1,0 +1,201 @@
+//! Reading a release image from a registry, an OCI layout or an
+//! oci-archive: its manifest, config and the files of `release-manifests/`.
+//!
+//! Only what `info` and `extract` need is fetched: the manifest (and the
+//! list it came from), the config, and the top layer. Like `oc adm release
+//! info`, the top layer is read first; unlike it, when the top layer has no
+//! `release-manifests/`, lower layers are searched from the top down before
+//! giving up.
+
+use tokio_util::io::SyncIoBridge;
+
+use crate::image::{Descriptor, Digest, ImageManifest, Manifest, RawManifest};
+use crate::layer::{self, Compression, ExtractOptions, Extracted, Extractor};
+use crate::release::info::ReleaseImageData;
+use crate::transfer::{self, ImageSource};
+
+/// The directory in a release image that holds the payload.
+pub const RELEASE_MANIFESTS: &str = "release-manifests/";
+
+/// The largest image config read (configs are a few KiB).
+const MAX_CONFIG: u64 = 16 << 20;
+
+/// How to read a release.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ReadOptions {
+    /// Which child of a manifest list to read (`os/arch`); the payload is
+    /// the same in every child that relbuild or oc builds.
+    pub platform: String,
+    /// Caps on what is extracted from a layer.
+    pub extract: ExtractOptions,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        Self { platform: "linux/amd64".to_owned(), extract: ExtractOptions::default().top_level_only(true) }
+    }
+}
+
+/// A release image as read.
+#[derive(Debug)]
+pub struct ReleaseImage {
+    /// What `info` renders.
+    pub data: ReleaseImageData,
+    /// The per-platform manifest.
+    pub manifest: RawManifest,
+    /// The parsed per-platform manifest.
+    pub image: ImageManifest,
+    /// The manifest list the image was chosen from, when the pullspec named one.
+    pub list: Option<RawManifest>,
+    /// Which layer (lowest is 0) held `release-manifests/`.
+    pub payload_layer: usize,
+}
+
+/// Errors reading a release.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// No layer of the image has `release-manifests/`.
+    #[error("`{image}` is not a release image: no `release-manifests/` found in any of its {layers} layers")]
+    NotARelease {
+        /// The image.
+        image: String,
+        /// How many layers were searched.
+        layers: usize,
+    },
+    /// A manifest list with no entry for the platform.
+    #[error("`{image}` is a manifest list with no `{platform}` image (it has: {available})")]
+    NoPlatform {
+        /// The image.
+        image: String,
+        /// The platform asked for.
+        platform: String,
+        /// The platforms it has.
+        available: String,
+    },
+    /// A manifest list whose child is again a list.
+    #[error("`{image}`: the `{platform}` entry of its manifest list is not an image manifest")]
+    NestedIndex {
+        /// The image.
+        image: String,
+        /// The platform.
+        platform: String,
+    },
+    /// Fetching the image failed.
+    #[error("reading `{image}`")]
+    Source {
+        /// The image.
+        image: String,
+        /// The cause.
+        #[source]
+        source: transfer::Error,
+    },
+    /// A layer could not be read.
+    #[error("reading layer {digest} of `{image}`")]
+    Layer {
+        /// The image.
+        image: String,
+        /// The layer.
+        digest: Digest,
+        /// The cause.
+        #[source]
+        source: layer::Error,
+    },
+    /// The image model rejected something.
+    #[error("reading `{image}`")]
+    Image {
+        /// The image.
+        image: String,
+        /// The cause.
+        #[source]
+        source: crate::image::Error,
+    },
+    /// A background task died.
+    #[error("a layer-reading task failed")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// Reads the release at `source`. `shown` is the pullspec as the user wrote
+/// it, which `info` prints as the image.
+pub async fn read_release(source: &ImageSource, shown: &str, options: &ReadOptions) -> Result<ReleaseImage, Error> {
+    let src_err = |source| Error::Source { image: shown.to_owned(), source };
+    let img_err = |source| Error::Image { image: shown.to_owned(), source };
+    let top = source.manifest().await.map_err(src_err)?;
+    let (manifest, list) = match top.parse().map_err(img_err)? {
+        Manifest::Image(_) => (top, None),
+        Manifest::Index(index) => {
+            let child = index.find_platform(&options.platform).ok_or_else(|| Error::NoPlatform {
+                image: shown.to_owned(),
+                platform: options.platform.clone(),
+                available: index
+                    .manifests
+                    .iter()
+                    .filter_map(|d| d.platform.as_ref().map(|p| p.to_os_arch()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+            let raw = source.manifest_for(child).await.map_err(src_err)?;
+            (raw, Some(top))
+        }
+    };
+    let Manifest::Image(image) = manifest.parse().map_err(img_err)? else {
+        return Err(Error::NestedIndex { image: shown.to_owned(), platform: options.platform.clone() });
+    };
+    let config = source.blob_bytes(&image.config, MAX_CONFIG).await.map_err(src_err)?;
+
+    let mut found = None;
+    for (index, desc) in image.layers.iter().enumerate().rev() {
+        let extracted = extract_layer(source, shown, desc, RELEASE_MANIFESTS, &options.extract).await?;
+        if extracted.found {
+            found = Some((index, extracted));
+            break;
+        }
+    }
+    let Some((payload_layer, extracted)) = found else {
+        return Err(Error::NotARelease { image: shown.to_owned(), layers: image.layers.len() });
+    };
+    let data = ReleaseImageData {
+        image: shown.to_owned(),
+        digest: manifest.digest().clone(),
+        content_digest: None,
+        list_digest: list.as_ref().map(|l| l.digest().clone()),
+        config: config.to_vec(),
+        files: extracted.files.into_iter().map(|f| (f.path, f.data)).collect(),
+    };
+    Ok(ReleaseImage { data, manifest, image, list, payload_layer })
+}
+
+/// Extracts `prefix` from one layer blob, streaming: the blob is
+/// decompressed and untarred on a blocking thread as it arrives, and read to
+/// its end so that its digest is verified.
+pub async fn extract_layer(
+    source: &ImageSource,
+    shown: &str,
+    desc: &Descriptor,
+    prefix: &str,
+    options: &ExtractOptions,
+) -> Result<Extracted, Error> {
+    let reader = source.blob_reader(desc).await.map_err(|source| Error::Source { image: shown.to_owned(), source })?;
+    let bridge = SyncIoBridge::new(reader);
+    let compression = desc.media_type.layer_compression();
+    let (prefix, options) = (prefix.to_owned(), options.clone());
+    let result = tokio::task::spawn_blocking(move || -> Result<Extracted, layer::Error> {
+        let mut blob = match compression {
+            Some(c @ (Compression::Gzip | Compression::Zstd | Compression::None)) => layer::open_layer(bridge, c)?,
+            _ => layer::open_layer_detect(bridge)?,
+        };
+        let mut ex = Extractor::new(&prefix, options);
+        ex.add_layer(&mut blob)?;
+        // Read the rest (tar padding, gzip trailer) so the digest is checked.
+        std::io::copy(&mut blob, &mut std::io::sink()).map_err(|source| layer::Error::Io {
+            layer: 0,
+            entry: None,
+            source,
+        })?;
+        Ok(ex.finish())
+    })
+    .await
+    .map_err(Error::Task)?;
+    result.map_err(|source| Error::Layer { image: shown.to_owned(), digest: desc.digest.clone(), source })
+}
