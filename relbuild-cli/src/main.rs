@@ -6,6 +6,8 @@
 mod cli;
 mod commands;
 mod printer;
+mod registry_args;
+mod reporter;
 
 use std::process::ExitCode;
 

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 /// Logs go to stderr; stdout is for data only. `-v` shows info, `-vv` debug,
 /// `-vvv` trace; `RUST_LOG` overrides.
+#[allow(clippy::disallowed_methods)] // the CLI is where the environment is read
 pub(crate) fn init_tracing(verbose: u8, quiet: bool) {
     let level = match (quiet, verbose) {
         (true, _) => "error",

@@ -22,6 +22,12 @@ pub enum Error {
     /// From release assembly.
     #[error(transparent)]
     Release(#[from] crate::release::Error),
+    /// From reading a release's metadata for `info`.
+    #[error(transparent)]
+    Info(#[from] crate::release::info::Error),
+    /// From parsing manifests for inclusion filters.
+    #[error(transparent)]
+    Include(#[from] crate::release::include::Error),
 }
 
 /// `Result` with [`Error`].

@@ -12,7 +12,7 @@
 //! | [`digest`] | hashing readers and writers, verification | every blob |
 //! | [`progress`] | the [`Reporter`] trait | — |
 //! | [`layer`] | tar layers: streaming read (gzip/zstd/plain), subtree extraction, deterministic write | layer blobs |
-//! | [`store`] | OCI image layouts and oci-archive tarballs | `oci-layout`, `index.json`, `blobs/sha256/*` |
+//! | [`store`] | OCI image layouts and oci-archive tarballs; the build cache | `oci-layout`, `index.json`, `blobs/sha256/*`; `<cache>/extracted/*.tar` |
 //! | [`registry`] | the distribution-spec client: auth, manifests, blobs, uploads, mounts, retries | `/v2/…` |
 //! | [`release`] | release payload assembly and reading | `release-manifests/*` |
 //!

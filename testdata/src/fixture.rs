@@ -249,6 +249,23 @@ pub fn stream_images(spec: &StreamSpec) -> Vec<FixtureImage> {
     images
 }
 
+/// A changed build of the first operator in `images`: the same files plus
+/// one more manifest, tagged `<operator>-alt`. Replacing an operator with it
+/// is the smallest real change to a release.
+pub fn changed_operator(images: &[FixtureImage]) -> Result<FixtureImage, String> {
+    let op = images.iter().find(|i| i.role == Role::Operator).ok_or("the stream has no operator")?;
+    let mut alt = op.clone();
+    alt.tag = format!("{}-alt", op.tag);
+    let top = alt.layers.last_mut().ok_or("an operator has layers")?;
+    top.push(file(
+        "manifests/06_added_in_alt.yaml",
+        MTIME + 3600,
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: added-in-alt\n  annotations:\n    include.release.openshift.io/self-managed-high-availability: \"true\"\n",
+    ));
+    alt.labels.insert("io.openshift.build.commit.id".into(), "a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1a1".into());
+    Ok(alt)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

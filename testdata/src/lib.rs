@@ -4,9 +4,11 @@
 //! - [`proxy`]: a fault-injecting reverse proxy in front of that registry.
 //! - [`token`]: a bearer-token issuer for the registry's `auth.token` flow.
 //! - [`tls`]: a throw-away CA and server certificate for an HTTPS registry.
+//! - [`auth`]: an htpasswd (basic auth) registry and auth-file writing.
 //! - [`fixture`]: the synthetic release stream (images and their files).
 //! - [`generate`]: builds those images and pushes them; writes the ImageStream.
 
+pub mod auth;
 pub mod fixture;
 pub mod generate;
 pub mod proxy;

@@ -57,6 +57,12 @@ enum Cmd {
         /// Pushes in flight at once.
         #[arg(long, default_value_t = 16)]
         parallel: usize,
+        /// Also push a changed build of the first operator (one more file in
+        /// its manifests) as tag `<operator>-alt`, and write the mapping
+        /// `<operator>=<pullspec>` to this file: the one-image replacement a
+        /// warm rebuild benchmark applies.
+        #[arg(long)]
+        alt_mapping: Option<PathBuf>,
     },
 }
 
@@ -83,10 +89,17 @@ fn main() -> Result<()> {
             drop(reg);
             Ok(())
         }
-        Cmd::Generate { registry, repository, operators, out, insecure, floor_urls, parallel } => {
+        Cmd::Generate { registry, repository, operators, out, insecure, floor_urls, parallel, alt_mapping } => {
             let repo: Reference = format!("{registry}/{repository}").parse()?;
             let images = stream_images(&StreamSpec { operators });
-            let built = images.iter().map(build_image).collect::<Result<Vec<_>>>()?;
+            let mut built = images.iter().map(build_image).collect::<Result<Vec<_>>>()?;
+            let alt = match &alt_mapping {
+                Some(_) => {
+                    let alt = relbuild_testdata::fixture::changed_operator(&images).map_err(anyhow::Error::msg)?;
+                    Some(build_image(&alt)?)
+                }
+                None => None,
+            };
             let mut urls = Vec::new();
             let scheme = if insecure { "http" } else { "https" };
             let base = format!("{scheme}://{}/v2/{}", repo.registry(), repo.repository());
@@ -100,7 +113,16 @@ fn main() -> Result<()> {
             }
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
             let client = ClientOptions::default().with_insecure(insecure).build()?;
-            let digests = rt.block_on(push_images(&client, &repo, built, parallel))?;
+            if let Some(a) = &alt {
+                built.push(a.clone());
+            }
+            let mut digests = rt.block_on(push_images(&client, &repo, built, parallel))?;
+            if let (Some(a), Some(f)) = (&alt, &alt_mapping) {
+                let digest = digests.remove(&a.tag).context("the changed operator was pushed")?;
+                let original = a.tag.trim_end_matches("-alt");
+                std::fs::write(f, format!("{original}={}@{digest}\n", repo.name()))
+                    .with_context(|| format!("writing {}", f.display()))?;
+            }
             let yaml = image_stream_yaml("4.99", &repo, &digests);
             if out.as_os_str() == "-" {
                 print!("{yaml}");

@@ -131,6 +131,7 @@ impl ImageIndex {
 /// A parsed manifest of either kind.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[allow(clippy::large_enum_variant)] // short-lived views; boxing would only add indirection
 pub enum Manifest {
     /// A single image.
     Image(ImageManifest),

@@ -97,6 +97,8 @@ pub struct NewOptions {
     pub creator: String,
     /// Directory for temporary files (default: the system's).
     pub work_dir: Option<PathBuf>,
+    /// The content-addressed cache of inputs (`--cache-dir`); `None` is `--no-cache`.
+    pub cache: Option<crate::store::Cache>,
 }
 
 impl Default for NewOptions {
@@ -121,6 +123,7 @@ impl Default for NewOptions {
             output: OutputOptions::default(),
             creator: concat!("relbuild/", env!("CARGO_PKG_VERSION")).to_owned(),
             work_dir: None,
+            cache: None,
         }
     }
 }
@@ -276,7 +279,7 @@ pub async fn assemble_stream(
     ctx: &NewContext,
     options: &NewOptions,
 ) -> Result<ImageStream, crate::Error> {
-    let fetcher = Fetcher::new(client.clone(), &options.manifests_arch);
+    let fetcher = Fetcher::new(client.clone(), &options.manifests_arch).with_cache(options.cache.clone());
     Ok(plan(&fetcher, ctx, options).await?.stream)
 }
 
@@ -672,7 +675,7 @@ pub async fn new_release(
     if out.to_signature.is_some() && to_image.is_none() {
         return Err(Error::SignatureNeedsImage.into());
     }
-    let fetcher = Fetcher::new(client.clone(), &options.manifests_arch);
+    let fetcher = Fetcher::new(client.clone(), &options.manifests_arch).with_cache(options.cache.clone());
     let mut plan = plan(&fetcher, ctx, options).await?;
     let name = plan.stream.metadata.name.clone();
     let created = format_time(plan.created);

@@ -23,6 +23,7 @@ use super::rewrite::{ANNOTATION_BUILD_VERSIONS, parse_component_versions};
 use crate::image::{Descriptor, ImageConfig, ImageIndex, ImageManifest, Manifest, Platform, RawManifest, Reference};
 use crate::layer::{ExtractOptions, Extracted, Extractor, open_layer, open_layer_detect};
 use crate::registry::Client;
+use crate::store::{Cache, ExtractKey};
 
 /// The label that makes an image an operator (any non-empty value).
 pub const LABEL_OPERATOR: &str = "io.openshift.release.operator";
@@ -69,18 +70,35 @@ impl InspectedImage {
     }
 }
 
-/// Reads input images, each manifest at most once per build.
+/// Reads input images, each manifest at most once per build; with a
+/// [`Cache`], content addressed by digest is read from it and stored in it,
+/// so a warm rebuild fetches only what changed.
 #[derive(Debug)]
 pub struct Fetcher {
     client: Client,
     platform: String,
     manifests: Mutex<HashMap<Reference, RawManifest>>,
+    cache: Option<Cache>,
 }
 
 impl Fetcher {
     /// A fetcher picking `platform` (`os/arch`, e.g. `linux/amd64`) out of manifest lists.
     pub fn new(client: Client, platform: impl Into<String>) -> Self {
-        Self { client, platform: platform.into(), manifests: Mutex::new(HashMap::new()) }
+        Self { client, platform: platform.into(), manifests: Mutex::new(HashMap::new()), cache: None }
+    }
+
+    /// Uses `cache` for manifests by digest, configs and extracted directories.
+    pub fn with_cache(mut self, cache: Option<Cache>) -> Self {
+        self.cache = cache;
+        self
+    }
+
+    fn cache_put(&self, digest: &crate::image::Digest, bytes: &[u8]) {
+        if let Some(c) = &self.cache
+            && let Err(e) = c.put_blob(digest, bytes)
+        {
+            tracing::warn!(%digest, error = %e, "could not write to the cache");
+        }
     }
 
     /// The client.
@@ -100,7 +118,20 @@ impl Fetcher {
         if let Some(m) = self.manifests.lock().expect("the memo lock is never held across a panic").get(reference) {
             return Ok(m.clone());
         }
-        let raw = self.client.pull_manifest_raw(reference).await?;
+        let cached = match (&self.cache, reference.digest()) {
+            (Some(c), Some(d)) => c.get_blob(d).and_then(|b| RawManifest::new(b, None).ok()),
+            _ => None,
+        };
+        let raw = match cached {
+            Some(raw) => raw,
+            None => {
+                let raw = self.client.pull_manifest_raw(reference).await?;
+                if reference.digest().is_some() {
+                    self.cache_put(raw.digest(), raw.bytes());
+                }
+                raw
+            }
+        };
         let mut memo = self.manifests.lock().expect("the memo lock is never held across a panic");
         memo.insert(reference.clone(), raw.clone());
         if reference.digest().is_none() {
@@ -112,7 +143,12 @@ impl Fetcher {
     /// The config blob `desc` of an image in `repo`'s repository, verified.
     #[tracing::instrument(skip(self), fields(repo = %repo.name(), digest = %desc.digest))]
     pub async fn fetch_config(&self, repo: &Reference, desc: &Descriptor) -> Result<Bytes, crate::Error> {
-        Ok(self.client.pull_blob_bytes(repo, desc, CONFIG_LIMIT).await?)
+        if let Some(b) = self.cache.as_ref().and_then(|c| c.get_blob(&desc.digest)) {
+            return Ok(Bytes::from(b));
+        }
+        let bytes = self.client.pull_blob_bytes(repo, desc, CONFIG_LIMIT).await?;
+        self.cache_put(&desc.digest, &bytes);
+        Ok(bytes)
     }
 
     /// The image `reference` names, for this fetcher's platform when it is a list.
@@ -165,6 +201,12 @@ impl Fetcher {
         prefix: &str,
         options: ExtractOptions,
     ) -> Result<Extracted, crate::Error> {
+        let key = self.cache.as_ref().map(|_| ExtractKey::new(prefix, layers.iter().map(|d| &d.digest), &options));
+        if let (Some(c), Some(k)) = (&self.cache, &key)
+            && let Some(hit) = c.get_extracted(k)
+        {
+            return Ok(hit);
+        }
         let readers: Vec<_> = layers
             .iter()
             .map(|d| (d.media_type.layer_compression(), SyncIoBridge::new(self.client.pull_blob_reader(repo, d))))
@@ -187,7 +229,13 @@ impl Fetcher {
             }
             Ok(ex.finish())
         });
-        Ok(join(task).await?)
+        let extracted = join(task).await?;
+        if let (Some(c), Some(k)) = (&self.cache, &key)
+            && let Err(e) = c.put_extracted(k, &extracted)
+        {
+            tracing::warn!(error = %e, "could not write to the cache");
+        }
+        Ok(extracted)
     }
 }
 

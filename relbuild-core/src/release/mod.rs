@@ -20,7 +20,10 @@
 pub mod build;
 pub mod config;
 pub mod imagestream;
+pub mod include;
+pub mod info;
 pub mod inspect;
+pub mod lint;
 pub mod metadata;
 pub mod naming;
 pub mod output;

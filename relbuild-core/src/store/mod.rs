@@ -17,6 +17,10 @@
 //! [`write_archive`] writes one deterministically, [`read_archive`] unpacks one
 //! safely into a temporary [`OciDir`].
 //!
+//! [`Cache`] is the build's content-addressed cache (`--cache-dir`):
+//! manifests and configs by digest, and extracted operator manifests under an
+//! [`ExtractKey`] over the layers they came from.
+//!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::io::Write as _;
@@ -42,12 +46,14 @@
 //! [OCI image layout]: https://github.com/opencontainers/image-spec/blob/main/image-layout.md
 
 mod archive;
+mod cache;
 mod layout;
 
 use std::io;
 use std::path::PathBuf;
 
 pub use archive::{ArchiveOptions, OciArchive, read_archive, read_archive_with, write_archive, write_archive_to_path};
+pub use cache::{Cache, CacheStats, ExtractKey, PruneOptions, PruneReport};
 pub use layout::{
     BlobWriter, CorruptBlob, FsckReport, GcReport, MissingBlob, OCI_LAYOUT_VERSION, OciDir, REF_NAME_ANNOTATION,
     StoredImage, WrongSize,
@@ -193,6 +199,15 @@ pub enum Error {
         entry: String,
         /// Why it is refused.
         reason: &'static str,
+    },
+    /// Writing an extracted set into the cache failed.
+    #[error("could not write cache entry `{path}`")]
+    WriteCacheEntry {
+        /// The temp file being written.
+        path: PathBuf,
+        /// The tar writer's error.
+        #[source]
+        source: crate::layer::Error,
     },
     /// An archive beyond the limits in [`ArchiveOptions`].
     #[error("archive `{archive}` exceeds the limit of {limit} {what}")]

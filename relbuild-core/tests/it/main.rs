@@ -2,5 +2,6 @@
 
 mod build;
 mod golden;
+mod info;
 mod registry;
 mod store;
