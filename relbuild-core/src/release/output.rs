@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::Error;
 use super::payload::PAYLOAD_DIR;
-use crate::image::{Descriptor, Digest, Platform, RawManifest, Reference};
+use crate::image::{Descriptor, Digest, ImageIndex, Manifest, MediaType, Platform, RawManifest, Reference};
 use crate::layer::LayerInfo;
 use crate::registry::{Client, RegistryBlob};
 use crate::store::OciDir;
@@ -210,8 +210,31 @@ pub async fn write_file(
     Ok(())
 }
 
+/// `manifest` with OCI media types (manifest, config and layers), as OCI
+/// layout readers (containers/image) only list OCI manifests and indexes.
+fn to_oci_manifest(manifest: &RawManifest) -> Result<RawManifest, crate::Error> {
+    let oci = |t: &MediaType| t.to_oci().unwrap_or_else(|| t.clone());
+    let converted = match manifest.parse()? {
+        Manifest::Image(mut m) => {
+            m.media_type = Some(MediaType::OciManifest);
+            m.config.media_type = oci(&m.config.media_type);
+            for l in &mut m.layers {
+                l.media_type = oci(&l.media_type);
+            }
+            Manifest::Image(m)
+        }
+        Manifest::Index(mut i) => {
+            i.media_type = Some(MediaType::OciIndex);
+            Manifest::Index(i)
+        }
+    };
+    Ok(RawManifest::from_manifest(&converted)?)
+}
+
 /// `--to-oci-layout`: the whole release image (base blobs copied from the
-/// registry) in an OCI image layout at `dir`, tagged `tag`.
+/// registry) in an OCI image layout at `dir`, tagged `tag`. The manifests
+/// are converted to OCI media types (the blobs are the same), so their
+/// digests differ from the pushed Docker schema 2 ones.
 pub async fn write_oci_layout(
     client: &Client,
     dir: &Path,
@@ -250,15 +273,27 @@ pub async fn write_oci_layout(
         }
     }
     match list {
-        Some(list) => {
+        Some(_) => {
+            let mut entries = Vec::new();
             for image in images {
-                layout.write_manifest_blob(&image.manifest).map_err(|e| wrap(e.into()))?;
+                let m = to_oci_manifest(&image.manifest).map_err(wrap)?;
+                let mut d = layout.write_manifest_blob(&m).map_err(|e| wrap(e.into()))?;
+                d.platform.clone_from(&image.platform);
+                entries.push(d);
             }
-            layout.write_manifest(list, Some(tag), None).map_err(|e| wrap(e.into()))?;
+            let index = ImageIndex {
+                schema_version: 2,
+                media_type: Some(MediaType::OciIndex),
+                manifests: entries,
+                annotations: None,
+            };
+            let index = RawManifest::from_manifest(&Manifest::Index(index)).map_err(|e| wrap(e.into()))?;
+            layout.write_manifest(&index, Some(tag), None).map_err(|e| wrap(e.into()))?;
         }
         None => {
             if let Some(image) = images.first() {
-                layout.write_manifest(&image.manifest, Some(tag), None).map_err(|e| wrap(e.into()))?;
+                let m = to_oci_manifest(&image.manifest).map_err(wrap)?;
+                layout.write_manifest(&m, Some(tag), None).map_err(|e| wrap(e.into()))?;
             }
         }
     }
