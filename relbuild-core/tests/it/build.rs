@@ -684,3 +684,49 @@ async fn bad_inputs() {
     let e = fx.build(&c, &named("1.0.0")).await.expect_err("401");
     assert!(matches!(&e, relbuild_core::Error::Release(r) if r.is_unauthorized()), "{}", chain(&e));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_cache_fetches_only_the_replaced_image() {
+    let fx = Fx::new().await;
+    let proxy = relbuild_testdata::proxy::FaultProxy::start(&fx.reg.host()).expect("proxy");
+    let via: Reference = format!("{}/ocp/stream", proxy.host()).parse().expect("reference");
+    let yaml = image_stream_yaml("stream", &via, &fx.digests);
+    let source = || Source::ImageStreamFile {
+        bytes: yaml.clone().into_bytes(),
+        file: "is.yaml".into(),
+        mode: ReferenceMode::Public,
+    };
+    let cache_dir = tempfile::tempdir().expect("tmp");
+    let cache = relbuild_core::store::Cache::open(cache_dir.path()).expect("cache");
+    let options = NewOptions { cache: Some(cache), ..named("4.99.0") };
+    let cold = fx.build(&ctx(source()), &options).await.expect("cold build");
+    assert!(proxy.requests().len() > 10);
+
+    // Same inputs, warm: nothing but (at most) the API ping.
+    proxy.clear_requests();
+    let warm = fx.build(&ctx(source()), &options).await.expect("warm build");
+    assert_eq!(warm.digest, cold.digest);
+    let paths: Vec<String> = proxy.requests().into_iter().map(|r| r.path).filter(|p| p != "/v2/").collect();
+    assert!(paths.is_empty(), "{paths:#?}");
+
+    // One operator replaced: only its image is fetched.
+    let mut cmo = stream_images(&StreamSpec { operators: 2 })
+        .into_iter()
+        .find(|i| i.tag == "cluster-monitoring-operator")
+        .expect("fixture");
+    cmo.tag = "cmo-new".into();
+    cmo.labels.insert("io.openshift.build.commit.id".into(), "e".repeat(40));
+    let built = build_image(&cmo).expect("builds");
+    push_image(&fx.client, &fx.stream, &built).await.expect("pushes");
+    let allowed: Vec<String> = std::iter::once(built.manifest.digest().to_string())
+        .chain(built.blobs().map(|(d, _)| d.digest.to_string()))
+        .collect();
+    proxy.clear_requests();
+    let mut c = ctx(source());
+    c.mappings.push(mapping("cluster-monitoring-operator", &format!("{}@{}", via.name(), built.manifest.digest())));
+    let replaced = fx.build(&c, &options).await.expect("warm rebuild");
+    assert_ne!(replaced.digest, cold.digest);
+    let paths: Vec<String> = proxy.requests().into_iter().map(|r| r.path).filter(|p| p != "/v2/").collect();
+    assert!(!paths.is_empty());
+    assert!(paths.iter().all(|p| allowed.iter().any(|d| p.contains(d))), "{paths:#?}");
+}
