@@ -9,27 +9,38 @@
 //! | [`naming`] | `0000_50_<tag>_<file>` names and collision renames |
 //! | [`payload`] | the `release-manifests/` layer tar |
 //! | [`config`] | the release image config derived from the base image config |
+//! | [`source`] | the inputs of `release new`: image stream file, mappings, `--from-release`, `--from-dir` |
+//! | [`inspect`] | reading the input images: manifests, configs, operator `/manifests` |
+//! | [`output`] | the destinations: registry push, `--to-dir`, `--to-file`, OCI layout, signature |
+//! | [`build`] | [`new_release`], the `oc adm release new` pipeline |
 //!
-//! Nothing here touches the network; the orchestration that fetches images
-//! and pushes the result sits on top of these.
+//! The format modules above touch no network; `source`, `inspect`, `output`
+//! and `build` orchestrate them with the registry client.
 
+pub mod build;
 pub mod config;
 pub mod imagestream;
 pub mod include;
 pub mod info;
+pub mod inspect;
 pub mod lint;
 pub mod metadata;
 pub mod naming;
+pub mod output;
 pub mod payload;
 pub mod read;
 pub mod rewrite;
+pub mod source;
 
+pub use build::{NewContext, NewOptions, NewOutcome, OutputOptions, assemble_stream, new_release};
 pub use config::{DockerImageConfig, ReleaseConfigEdit};
 pub use imagestream::{ImageStream, ReferenceMode, ResolvedTag, TagReference};
 pub use metadata::CincinnatiMetadata;
 pub use naming::{Collision, PayloadNamer};
+pub use output::ReleaseImage;
 pub use payload::{ManifestFile, Operator, PayloadOptions, PayloadSummary, write_payload};
 pub use rewrite::{ImageMapper, ImageReference, OperatorTransform, RewriteMode, VersionMapper, VersionRefError};
+pub use source::{Mapping, Source, parse_mapping_file};
 
 /// Errors of the `release` module.
 #[derive(Debug, thiserror::Error)]
@@ -199,6 +210,234 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// Neither a source nor mappings were given.
+    #[error("must specify image mappings when no other source is defined")]
+    NoSource,
+    /// A positional or mapping-file entry that is not `NAME=PULLSPEC`.
+    #[error("{}invalid mapping `{value}`: expected NAME=PULLSPEC with both sides non-empty", location_prefix(.file.as_deref(), *.line))]
+    InvalidMapping {
+        /// The entry.
+        value: String,
+        /// The mapping file, when it came from one.
+        file: Option<String>,
+        /// Its 1-based line in that file.
+        line: Option<usize>,
+    },
+    /// A local input (mapping file, `--from-dir`) that cannot be read.
+    #[error("could not read `{}`", .path.display())]
+    ReadInput {
+        /// The path.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A pullspec of the release that is not a valid image reference.
+    #[error("tag {tag:?}: `{pullspec}` is not a valid image reference")]
+    InvalidPullspec {
+        /// The tag (or flag) naming it.
+        tag: String,
+        /// The pullspec.
+        pullspec: String,
+        /// What is wrong.
+        #[source]
+        source: crate::image::Error,
+    },
+    /// Reading one input image (manifest, config or layers) failed.
+    #[error("tag {tag:?}: could not read image `{pullspec}`")]
+    Inspect {
+        /// The tag.
+        tag: String,
+        /// Its pullspec.
+        pullspec: String,
+        /// What failed (registry, layer or format error).
+        #[source]
+        source: Box<crate::Error>,
+    },
+    /// A manifest list without the platform asked for.
+    #[error("`{reference}` is a manifest list without a `{platform}` image")]
+    NoPlatform {
+        /// The list.
+        reference: String,
+        /// `os/arch` asked for.
+        platform: String,
+    },
+    /// A manifest that is neither an image nor a list (e.g. schema 1).
+    #[error("`{reference}` is not an image manifest or manifest list (media type `{media_type}`)")]
+    NotAnImage {
+        /// The reference.
+        reference: String,
+        /// Its media type.
+        media_type: String,
+    },
+    /// An `io.openshift.build.versions` label naming a component that is not allowed.
+    #[error("tag {tag:?} references a component version {component:?} which is not in the allowed list")]
+    ComponentNotAllowed {
+        /// The tag.
+        tag: String,
+        /// The component.
+        component: String,
+    },
+    /// An `io.openshift.build.versions` label that does not parse.
+    #[error("tag {tag:?} has an invalid `io.openshift.build.versions` label {value:?}: {reason}")]
+    InvalidVersionsLabel {
+        /// The tag.
+        tag: String,
+        /// The label.
+        value: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An operator image (label `io.openshift.release.operator`) without `/manifests`.
+    #[error("operator image `{pullspec}` (tag {tag:?}) has no `/manifests` directory in {}", if *.all_layers { "any layer" } else { "its top layer" })]
+    NoManifests {
+        /// The tag.
+        tag: String,
+        /// The image.
+        pullspec: String,
+        /// Whether all layers were searched (overrides) or only the top one.
+        all_layers: bool,
+    },
+    /// A `.yaml/.yml/.json` operator manifest that does not parse.
+    #[error("{operator}/{file}: invalid YAML/JSON")]
+    ManifestSyntax {
+        /// The operator (tag).
+        operator: String,
+        /// The file.
+        file: String,
+        /// The parser error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync + 'static>,
+    },
+    /// An operator manifest whose first document lacks `kind` or `apiVersion`.
+    #[error("{operator}/{file}: manifests must contain Kubernetes API objects with 'kind' and 'apiVersion' set")]
+    ManifestNotObject {
+        /// The operator (tag).
+        operator: String,
+        /// The file.
+        file: String,
+    },
+    /// `--to-image-base-tag` names a tag the release does not have.
+    #[error("the base image tag {tag:?} could not be found in the input, cannot build a release image")]
+    MissingBaseTag {
+        /// The tag.
+        tag: String,
+    },
+    /// `--from-release`: no tag has the base image digest of the input release.
+    #[error(
+        "unable to find an image within the release that matches the base image manifest {digest:?}, please specify --to-image-base"
+    )]
+    BaseImageNotInRelease {
+        /// The `io.openshift.release.base-image-digest` label.
+        digest: String,
+    },
+    /// `--from-release` of an image without `release-manifests/image-references`.
+    #[error("release image `{reference}` did not contain any image-references content")]
+    NoImageReferences {
+        /// The input release.
+        reference: String,
+    },
+    /// `--from-release`: reading the input release failed.
+    #[error("could not read release image `{reference}`")]
+    FromRelease {
+        /// The input release.
+        reference: String,
+        /// What failed.
+        #[source]
+        source: Box<crate::Error>,
+    },
+    /// Reading the base image failed.
+    #[error("could not read the base image `{reference}`")]
+    BaseImage {
+        /// The base image.
+        reference: String,
+        /// What failed.
+        #[source]
+        source: Box<crate::Error>,
+    },
+    /// A canonical rebuild (`--from-release` with nothing changed) gave another digest.
+    #[error("the release could not be reproduced from its inputs: the input is {expected}, the rebuild is {found}")]
+    NotReproduced {
+        /// The input release digest.
+        expected: crate::image::Digest,
+        /// The digest built.
+        found: crate::image::Digest,
+    },
+    /// `--to-image` with a digest.
+    #[error("--to-image `{reference}` must not contain a digest")]
+    ToImageDigest {
+        /// The value.
+        reference: String,
+    },
+    /// `--to-signature` without `--to-image`.
+    #[error("--to-signature requires --to-image")]
+    SignatureNeedsImage,
+    /// Writing a local output failed.
+    #[error("could not write `{}`", .path.display())]
+    Output {
+        /// The path.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing the OCI layout output failed.
+    #[error("could not write the release to the OCI layout `{}`", .path.display())]
+    OciLayout {
+        /// The layout directory.
+        path: std::path::PathBuf,
+        /// What failed.
+        #[source]
+        source: Box<crate::Error>,
+    },
+    /// Pushing the release failed.
+    #[error("could not push the release to `{reference}`")]
+    Push {
+        /// The destination.
+        reference: String,
+        /// What failed.
+        #[source]
+        source: Box<crate::Error>,
+    },
+    /// Extracting an operator's `/manifests` failed (hostile or corrupt layer).
+    #[error("operator {operator:?}: could not extract `/manifests` from `{pullspec}`")]
+    Extract {
+        /// The operator (tag).
+        operator: String,
+        /// The image.
+        pullspec: String,
+        /// What failed.
+        #[source]
+        source: Box<crate::Error>,
+    },
+}
+
+impl Error {
+    /// True when the cause is a registry answering "not found".
+    pub fn is_not_found(&self) -> bool {
+        self.registry_error().is_some_and(crate::registry::Error::is_not_found)
+    }
+
+    /// True when the cause is a registry refusing the credentials.
+    pub fn is_unauthorized(&self) -> bool {
+        self.registry_error().is_some_and(crate::registry::Error::is_unauthorized)
+    }
+
+    fn registry_error(&self) -> Option<&crate::registry::Error> {
+        let inner = match self {
+            Self::Inspect { source, .. }
+            | Self::FromRelease { source, .. }
+            | Self::BaseImage { source, .. }
+            | Self::Push { source, .. }
+            | Self::Extract { source, .. } => source.as_ref(),
+            _ => return None,
+        };
+        match inner {
+            crate::Error::Registry(e) => Some(e),
+            crate::Error::Release(e) => e.registry_error(),
+            _ => None,
+        }
+    }
 }
 
 /// The data of [`Error::ConflictingVersions`].
@@ -216,6 +455,14 @@ pub struct VersionConflict {
     pub existing: String,
     /// The tags that declared the existing value.
     pub tags: Vec<String>,
+}
+
+fn location_prefix(file: Option<&str>, line: Option<usize>) -> String {
+    match (file, line) {
+        (Some(f), Some(l)) => format!("`{f}` line {l}: "),
+        (Some(f), None) => format!("`{f}`: "),
+        _ => String::new(),
+    }
 }
 
 fn location_suffix(line: Option<u64>, column: Option<u64>) -> String {

@@ -7,11 +7,14 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use relbuild_core::Digest;
+use relbuild_core::release::build::{prune_unreferenced, release_image};
 use relbuild_core::release::config::ReleaseConfigEdit;
-use relbuild_core::release::imagestream::{self, ReferenceMode};
+use relbuild_core::release::imagestream::ReferenceMode;
+use relbuild_core::release::inspect::{ALLOWED_COMPONENTS, tag_annotations};
 use relbuild_core::release::metadata::parse_metadata_flag;
+use relbuild_core::release::source::{apply_mappings, stream_from_file};
 use relbuild_core::release::{
-    CincinnatiMetadata, DockerImageConfig, ImageStream, ManifestFile, Operator, PayloadOptions, RewriteMode,
+    CincinnatiMetadata, DockerImageConfig, ImageStream, ManifestFile, Mapping, Operator, PayloadOptions, RewriteMode,
     write_payload,
 };
 
@@ -53,37 +56,17 @@ fn operator(tag: &str, dir: &str, is_override: bool) -> Operator {
 
 const OPERATORS: [&str; 4] = ["bar-operator", "baz-operator", "cluster-version-operator", "foo-operator"];
 
-/// What oc's extraction does to every tag: copy the commit labels (empty
-/// when missing) and, when present, the versions labels.
+/// What oc's extraction does to every tag: the library's label → annotation copy.
 fn annotate(is: &mut ImageStream, labels: &BTreeMap<String, BTreeMap<String, String>>) {
     for tag in &mut is.spec.tags {
-        let l = &labels[&tag.name];
-        let a = tag.annotations.get_or_insert_with(BTreeMap::new);
-        for key in
-            ["io.openshift.build.commit.id", "io.openshift.build.commit.ref", "io.openshift.build.source-location"]
-        {
-            a.insert(key.to_owned(), l.get(key).cloned().unwrap_or_default());
-        }
-        if let Some(v) = l.get("io.openshift.build.versions").filter(|v| !v.is_empty()) {
-            a.insert("io.openshift.build.versions".to_owned(), v.clone());
-            if let Some(d) = l.get("io.openshift.build.version-display-names") {
-                a.insert("io.openshift.build.version-display-names".to_owned(), d.clone());
-            }
-        }
+        let a = tag_annotations(&tag.name, &labels[&tag.name], &ALLOWED_COMPONENTS).expect("valid labels");
+        tag.annotations.get_or_insert_with(BTreeMap::new).extend(a);
     }
 }
 
-/// `pruneUnreferencedImageStreams` + sort.
+/// The library's `pruneUnreferencedImageStreams` (the base tag always kept) + sort.
 fn prune(is: &mut ImageStream, operators: &[Operator]) {
-    let mut keep: Vec<String> = vec!["cluster-version-operator".into()];
-    for op in operators {
-        keep.push(op.tag.clone());
-        if let Some(ir) = &op.image_references {
-            let refs = ImageStream::parse(&ir.data, &op.tag).expect("image-references");
-            keep.extend(refs.spec.tags.into_iter().map(|t| t.name));
-        }
-    }
-    is.spec.tags.retain(|t| keep.contains(&t.name));
+    prune_unreferenced(is, operators, &["cluster-version-operator".to_owned()], &[]).expect("prunes");
     is.sort_tags();
 }
 
@@ -94,19 +77,9 @@ struct Case {
 }
 
 fn case1() -> Case {
-    let input = ImageStream::parse(&read("inputs/is.yaml"), "is.yaml").expect("is.yaml");
-    let mut is = ImageStream {
-        kind: imagestream::KIND.into(),
-        api_version: imagestream::API_VERSION.into(),
-        ..Default::default()
-    };
+    let mut is = stream_from_file(&read("inputs/is.yaml"), "is.yaml", ReferenceMode::Public, &[]).expect("is.yaml");
     is.metadata.name = "4.99.0".into();
     is.metadata.creation_timestamp = Some("2025-01-02T03:04:05Z".into());
-    is.spec.tags = imagestream::resolve_tags(&input, ReferenceMode::Public, &[])
-        .expect("resolves")
-        .iter()
-        .map(|t| t.to_tag_reference())
-        .collect();
     is.sort_tags();
     annotate(&mut is, &labels());
     let operators: Vec<Operator> = OPERATORS.iter().map(|t| operator(t, t, false)).collect();
@@ -131,9 +104,8 @@ fn case2() -> Case {
         "release.openshift.io/from-release".into(),
         "127.0.0.1:5000/ocp/release@sha256:098895afb3fe9deef58971a95195b0d94c4190064e004160a1636cd7fb8ba75d".into(),
     );
-    let overridden = is.spec.tags.iter_mut().find(|t| t.name == "foo-operator").expect("foo-operator tag");
-    overridden.annotations = Some(BTreeMap::from([("io.openshift.release.override".into(), "true".into())]));
-    overridden.from = Some(imagestream::ObjectReference::docker_image(OVERRIDE));
+    let mapped = apply_mappings(&mut is, &[Mapping { tag: "foo-operator".into(), pullspec: OVERRIDE.into() }], &[]);
+    assert!(mapped.replaced.contains("foo-operator"));
     let mut labels = labels();
     labels.insert(
         "foo-operator".into(),
@@ -298,6 +270,55 @@ fn golden_release_config() {
         assert_eq!(
             String::from_utf8(cfg.to_json().expect("json")).expect("utf8"),
             String::from_utf8(read(&format!("{out}/config.json"))).expect("utf8"),
+            "{out}"
+        );
+    }
+}
+
+fn digest_line(out: &str, prefix: &str) -> String {
+    let digests = String::from_utf8(read(&format!("{out}/digests.txt"))).expect("utf8");
+    digests.lines().find_map(|l| l.strip_prefix(prefix)).expect("digest line").to_owned()
+}
+
+/// The library's image assembly (config edit + Docker schema 2 manifest)
+/// from the golden base and payload layer gives oc's manifest and config.
+#[test]
+fn golden_release_manifest() {
+    let base_raw =
+        relbuild_core::RawManifest::new(read("inputs/cluster-version-operator/manifest.json"), None).expect("base");
+    let relbuild_core::Manifest::Image(base) = base_raw.parse().expect("parses") else { panic!("an image") };
+    let base_ref: relbuild_core::Reference = "127.0.0.1:5000/ocp/stream".parse().expect("reference");
+    let base_digest: Digest =
+        "sha256:ab8014824379bed54bfd6dd88142bd111459bf30448903d476225e2f8ccbe59f".parse().expect("digest");
+    assert_eq!(base_raw.digest(), &base_digest);
+    for (out, name, created) in
+        [("outputs", "4.99.0", "2025-01-02T03:04:05Z"), ("outputs-replace", "4.99.1", "2025-02-03T04:05:06Z")]
+    {
+        let layer: Digest = digest_line(out, "release layer digest (sha256 of release-layer.tar.gz, Go gzip): ")
+            .parse()
+            .expect("digest");
+        let size: u64 = digest_line(out, "release layer compressed size: ").parse().expect("size");
+        let diff: Digest = diff_id(out).parse().expect("diff id");
+        let (image, warning) = release_image(
+            &base_ref,
+            &base_digest,
+            &base,
+            &read("inputs/cluster-version-operator/config.json"),
+            (&layer, size),
+            &diff,
+            name,
+            created.parse().expect("time"),
+        )
+        .expect("assembles");
+        assert_eq!(warning, None);
+        assert_eq!(
+            String::from_utf8(image.config.to_vec()).expect("utf8"),
+            String::from_utf8(read(&format!("{out}/config.json"))).expect("utf8"),
+            "{out}"
+        );
+        assert_eq!(
+            String::from_utf8(image.manifest.bytes().to_vec()).expect("utf8"),
+            String::from_utf8(read(&format!("{out}/manifest.json"))).expect("utf8"),
             "{out}"
         );
     }

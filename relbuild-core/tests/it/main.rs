@@ -1,5 +1,6 @@
 //! relbuild-core integration tests, against a real registry and the golden vectors.
 
+mod build;
 mod golden;
 mod info;
 mod registry;

@@ -1,0 +1,848 @@
+//! `oc adm release new` as a library call: [`new_release`].
+//!
+//! The pipeline (spec §1.6):
+//! 1. assemble the release image stream from the [`Source`] and the
+//!    mappings, name it and build its `release-metadata` ([`assemble_stream`]
+//!    stops here, for `-o json`);
+//! 2. inspect every image concurrently: copy the build labels onto the tags,
+//!    extract `/manifests` of the operators (top layer; all layers for
+//!    mapped images);
+//! 3. validate the manifests, prune unreferenced tags (also honouring the
+//!    base image's own `image-references`, openshift/oc#2287);
+//! 4. write the `release-manifests/` layer on a blocking thread
+//!    (tar → sha256 → gzip → sha256 → temporary file);
+//! 5. append it to the base image (one image per architecture of a base
+//!    manifest list), editing the config as oc does;
+//! 6. write the outputs; a push sends every blob first and the manifest
+//!    last, so a failed build pushes nothing.
+//!
+//! A `--from-release` build that changes nothing is a *canonical rebuild*:
+//! it takes the input's creation time, reuses the input's payload blob when
+//! our tar has the same diff ID, and must reproduce the input digest.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use futures_util::StreamExt as _;
+
+use super::config::{DockerImageConfig, ReleaseConfigEdit};
+use super::inspect::{self, Fetcher, LABEL_OPERATOR, tag_annotations};
+use super::metadata::{self, CincinnatiMetadata, parse_metadata_flag};
+use super::naming::Collision;
+use super::output::{self, Payload, ReleaseImage};
+use super::payload::{Operator, PayloadOptions, PayloadSummary, write_payload};
+use super::rewrite::RewriteMode;
+use super::source::{self, ANNOTATION_FROM_RELEASE, DirSource, InputRelease, Mapped, Mapping, Source};
+use super::{Error, ImageStream};
+use crate::digest::HashingWriter;
+use crate::image::{
+    Compression, Descriptor, Digest, ImageIndex, ImageManifest, Manifest, MediaType, Platform, RawManifest, Reference,
+};
+use crate::layer::{ExtractOptions, LayerInfo};
+use crate::progress::Reporter;
+use crate::registry::Client;
+
+/// The required inputs of [`new_release`].
+#[derive(Debug, Clone)]
+pub struct NewContext {
+    /// Where the tags come from.
+    pub source: Source,
+    /// Positional `NAME=PULLSPEC` mappings and `--mapping-file` entries, in order.
+    pub mappings: Vec<Mapping>,
+    /// The release creation time (`--created`; the CLI passes
+    /// `SOURCE_DATE_EPOCH` or now). Truncated to the second.
+    pub created: jiff::Timestamp,
+}
+
+/// The settings of [`new_release`]; every field has oc's default.
+#[derive(Debug, Clone)]
+pub struct NewOptions {
+    /// `--name` (semver). Default: the input release's name, else `0.0.1-<created>`.
+    pub name: Option<String>,
+    /// `--previous`. Default: the input release's.
+    pub previous: Option<Vec<String>>,
+    /// `--next`. Default: the input release's.
+    pub next: Option<Vec<String>>,
+    /// `--metadata`: a JSON object of strings. Default: the input release's.
+    pub metadata: Option<String>,
+    /// `--include`: tags kept even when nothing references them.
+    pub include: Vec<String>,
+    /// `--exclude`: tags, mappings and directories dropped first.
+    pub exclude: Vec<String>,
+    /// `--to-image-base`: the image the payload is appended to.
+    pub to_image_base: Option<String>,
+    /// `--to-image-base-tag` (default `cluster-version-operator`).
+    pub to_image_base_tag: String,
+    /// How pullspecs are rewritten (default [`RewriteMode::Fixed`]).
+    pub rewrite_mode: RewriteMode,
+    /// `--allow-missing-images`.
+    pub allow_missing_images: bool,
+    /// `--skip-manifest-check`.
+    pub skip_manifest_check: bool,
+    /// `--manifests-arch`: the list entry manifests are read from (default `linux/amd64`).
+    pub manifests_arch: String,
+    /// `--filter-by-os`: build only this `os/arch` of a manifest-list base.
+    pub filter_by_os: Option<String>,
+    /// Components `io.openshift.build.versions` may name.
+    pub allowed_components: Vec<String>,
+    /// Images inspected at once (the client also limits each registry).
+    pub max_concurrent: usize,
+    /// Caps for operator manifest extraction.
+    pub extract: ExtractOptions,
+    /// Where the result goes.
+    pub output: OutputOptions,
+    /// The signature's `creator` (default `relbuild/<version>`).
+    pub creator: String,
+    /// Directory for temporary files (default: the system's).
+    pub work_dir: Option<PathBuf>,
+    /// The content-addressed cache of inputs (`--cache-dir`); `None` is `--no-cache`.
+    pub cache: Option<crate::store::Cache>,
+}
+
+impl Default for NewOptions {
+    fn default() -> Self {
+        Self {
+            name: None,
+            previous: None,
+            next: None,
+            metadata: None,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            to_image_base: None,
+            to_image_base_tag: "cluster-version-operator".to_owned(),
+            rewrite_mode: RewriteMode::Fixed,
+            allow_missing_images: false,
+            skip_manifest_check: false,
+            manifests_arch: "linux/amd64".to_owned(),
+            filter_by_os: None,
+            allowed_components: inspect::ALLOWED_COMPONENTS.iter().map(|s| (*s).to_owned()).collect(),
+            max_concurrent: 32,
+            extract: ExtractOptions::default(),
+            output: OutputOptions::default(),
+            creator: concat!("relbuild/", env!("CARGO_PKG_VERSION")).to_owned(),
+            work_dir: None,
+            cache: None,
+        }
+    }
+}
+
+/// The destinations (spec §1.5). With none of `to_dir`, `to_file`,
+/// `to_image` and `to_oci_layout` the release is built and its digest
+/// computed, as oc's dry run.
+#[derive(Debug, Clone, Default)]
+pub struct OutputOptions {
+    /// `--to-image REPO[:TAG]` (no digest; the tag defaults to the name).
+    pub to_image: Option<String>,
+    /// `--to-dir`: the flat payload files.
+    pub to_dir: Option<PathBuf>,
+    /// `--to-file`: the gzipped payload layer.
+    pub to_file: Option<PathBuf>,
+    /// `--to-oci-layout`: the whole image as an OCI layout, tagged with the name.
+    pub to_oci_layout: Option<PathBuf>,
+    /// `--to-signature`: the unsigned signature message (needs `to_image`).
+    pub to_signature: Option<PathBuf>,
+    /// `--dry-run`: push nothing.
+    pub dry_run: bool,
+}
+
+/// What [`new_release`] built.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct NewOutcome {
+    /// The release digest (the list's for a multi-arch release); `None`
+    /// when only files were written.
+    pub digest: Option<Digest>,
+    /// The release name.
+    pub name: String,
+    /// The creation time, RFC 3339.
+    pub created: String,
+    /// The final `image-references` (pruned, sorted).
+    pub release: ImageStream,
+    /// The `release-metadata`.
+    pub metadata: CincinnatiMetadata,
+    /// The operators whose manifests are in the payload, in processing order.
+    pub operators: Vec<String>,
+    /// Tags pruned because nothing referenced them.
+    pub pruned: Vec<String>,
+    /// Destination-name collisions (also in `warnings`).
+    pub collisions: Vec<Collision>,
+    /// Everything the reporter was warned about.
+    pub warnings: Vec<String>,
+    /// The payload layer we wrote.
+    pub layer: LayerInfo,
+    /// True when the input release's payload blob was reused (canonical rebuild).
+    pub layer_reused: bool,
+    /// The release image of each platform.
+    pub images: Vec<ReleaseImage>,
+    /// The manifest list, for a multi-arch release.
+    pub list: Option<RawManifest>,
+    /// Where the release was pushed.
+    pub pushed: Option<Reference>,
+}
+
+impl NewOutcome {
+    /// oc's stdout line: `<digest> <name> <created>`.
+    pub fn summary_line(&self) -> Option<String> {
+        self.digest.as_ref().map(|d| format!("{d} {} {}", self.name, self.created))
+    }
+
+    /// The top manifest (the list's for a multi-arch release).
+    pub fn manifest(&self) -> Option<&RawManifest> {
+        self.list.as_ref().or_else(|| self.images.first().map(|i| &i.manifest))
+    }
+}
+
+/// The assembled release before inspection.
+struct Plan {
+    stream: ImageStream,
+    metadata: CincinnatiMetadata,
+    created: jiff::Timestamp,
+    mapped: Mapped,
+    input: Option<InputRelease>,
+    canonical: bool,
+    dir: Option<DirSource>,
+}
+
+fn format_time(t: jiff::Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+async fn plan(fetcher: &Fetcher, ctx: &NewContext, options: &NewOptions) -> Result<Plan, crate::Error> {
+    let exclude = &options.exclude;
+    let mut input = None;
+    let mut dir = None;
+    let mut stream = match &ctx.source {
+        Source::None if ctx.mappings.is_empty() => return Err(Error::NoSource.into()),
+        Source::None => source::new_stream(),
+        Source::ImageStreamFile { bytes, file, mode } => source::stream_from_file(bytes, file, *mode, exclude)?,
+        Source::Release(pullspec) => {
+            let release = source::read_release(fetcher, pullspec).await?;
+            let mut stream = release.stream.clone();
+            stream.spec.tags.retain(|t| !exclude.contains(&t.name));
+            input = Some(release);
+            stream
+        }
+        Source::Dir(path) => {
+            let (path, exclude, caps) = (path.clone(), exclude.clone(), options.extract.clone());
+            let d =
+                inspect::join(tokio::task::spawn_blocking(move || source::read_dir(&path, &exclude, &caps))).await?;
+            let stream = d.stream.clone();
+            dir = Some(d);
+            stream
+        }
+    };
+    let has_overrides = options.name.is_some()
+        || options.metadata.is_some()
+        || options.previous.is_some()
+        || options.next.is_some()
+        || options.to_image_base.is_some()
+        || !ctx.mappings.is_empty()
+        || !options.exclude.is_empty()
+        || !options.include.is_empty();
+    let canonical = input.is_some() && !has_overrides;
+    let mut created = jiff::Timestamp::from_second(ctx.created.as_second()).unwrap_or(ctx.created);
+    if canonical
+        && let Some(t) = stream.metadata.creation_timestamp.as_deref().and_then(|t| t.parse::<jiff::Timestamp>().ok())
+    {
+        created = t;
+    }
+    let input_md = input.as_ref().and_then(|i| i.metadata.clone()).unwrap_or_default();
+    let name = match (&options.name, &input) {
+        (Some(n), _) => n.clone(),
+        (None, Some(i)) if !i.stream.metadata.name.is_empty() => i.stream.metadata.name.clone(),
+        _ => metadata::default_name(created),
+    };
+    let md = match &options.metadata {
+        Some(json) => parse_metadata_flag(json)?,
+        None => input_md.metadata.clone(),
+    };
+    let previous = options.previous.clone().unwrap_or(input_md.previous);
+    let next = options.next.clone().unwrap_or(input_md.next);
+    let metadata = CincinnatiMetadata::new(&name, &previous, &next, md)?;
+    stream.metadata.name = name;
+    stream.metadata.creation_timestamp = Some(format_time(created));
+    if let Some(i) = &input
+        && has_overrides
+    {
+        stream.metadata.annotations.insert(ANNOTATION_FROM_RELEASE.to_owned(), i.pullspec.clone());
+    }
+    let mapped = source::apply_mappings(&mut stream, &ctx.mappings, exclude);
+    Ok(Plan { stream, metadata, created, mapped, input, canonical, dir })
+}
+
+/// The release image stream after the source, the mappings and sorting,
+/// before any image is inspected: what `-o json` prints.
+pub async fn assemble_stream(
+    client: &Client,
+    ctx: &NewContext,
+    options: &NewOptions,
+) -> Result<ImageStream, crate::Error> {
+    let fetcher = Fetcher::new(client.clone(), &options.manifests_arch).with_cache(options.cache.clone());
+    Ok(plan(&fetcher, ctx, options).await?.stream)
+}
+
+/// What inspecting one tag found.
+struct Inspected {
+    tag: String,
+    annotations: BTreeMap<String, String>,
+    operator: Option<Operator>,
+    warnings: Vec<String>,
+}
+
+async fn inspect_tag(
+    fetcher: &Fetcher,
+    tag: String,
+    pullspec: String,
+    mapped: bool,
+    replaced: bool,
+    options: &NewOptions,
+) -> Result<Inspected, Error> {
+    let reference: Reference = pullspec.parse().map_err(|source| Error::InvalidPullspec {
+        tag: tag.clone(),
+        pullspec: pullspec.clone(),
+        source,
+    })?;
+    let image = fetcher.fetch_image(&reference).await.map_err(|e| Error::Inspect {
+        tag: tag.clone(),
+        pullspec: pullspec.clone(),
+        source: Box::new(e),
+    })?;
+    let labels = image.parsed_config.labels();
+    let annotations = tag_annotations(&tag, &labels, &options.allowed_components)?;
+    let mut out = Inspected { tag: tag.clone(), annotations, operator: None, warnings: Vec::new() };
+    if labels.get(LABEL_OPERATOR).is_none_or(String::is_empty) {
+        return Ok(out);
+    }
+    let layers = &image.image.layers;
+    let layers = if mapped { &layers[..] } else { &layers[layers.len().saturating_sub(1)..] };
+    let caps = options.extract.clone().top_level_only(true);
+    let extracted = fetcher.extract(&image.reference, layers, "manifests", caps).await.map_err(|e| Error::Extract {
+        operator: tag.clone(),
+        pullspec: pullspec.clone(),
+        source: Box::new(e),
+    })?;
+    if !extracted.found {
+        return Err(Error::NoManifests { tag, pullspec, all_layers: mapped });
+    }
+    for s in &extracted.skipped {
+        let what = match (&s.reason, &s.kind) {
+            (crate::layer::SkipReason::InSubdirectory, _) => "in a subdirectory".to_owned(),
+            (_, crate::layer::EntryKind::Symlink { target }) => format!("a symlink to `{target}`"),
+            (_, crate::layer::EntryKind::Hardlink { target }) => format!("a hard link to `{target}`"),
+            (crate::layer::SkipReason::NonUtf8Path, _) => "not a UTF-8 name".to_owned(),
+            _ => "not a regular file".to_owned(),
+        };
+        out.warnings.push(format!("operator `{tag}` ({pullspec}): skipped `manifests/{}`: {what}", s.path));
+    }
+    let mut op = Operator { tag, files: BTreeMap::new(), image_references: None, is_override: replaced };
+    for f in extracted.files {
+        let file = super::payload::ManifestFile { data: f.data, mtime: f.mtime };
+        if f.path == "image-references" {
+            op.image_references = Some(file);
+        } else {
+            op.files.insert(f.path, file);
+        }
+    }
+    out.operator = Some(op);
+    Ok(out)
+}
+
+/// Inspects every `DockerImage` tag concurrently: annotations go onto the
+/// tags, operators are returned sorted by tag.
+async fn inspect_tags(
+    fetcher: &Fetcher,
+    stream: &mut ImageStream,
+    mapped: &Mapped,
+    options: &NewOptions,
+    reporter: &dyn Reporter,
+) -> Result<(Vec<Operator>, Vec<String>), Error> {
+    const PHASE: &str = "inspecting images";
+    let jobs: Vec<(String, String)> =
+        stream.spec.tags.iter().filter_map(|t| t.docker_pullspec().map(|p| (t.name.clone(), p.to_owned()))).collect();
+    reporter.on_phase_start(PHASE, jobs.len() as u64);
+    let mut results = futures_util::stream::iter(jobs)
+        .map(|(tag, pullspec)| {
+            let (is_mapped, replaced) = (mapped.all.contains(&tag), mapped.replaced.contains(&tag));
+            async move {
+                let r = inspect_tag(fetcher, tag, pullspec, is_mapped, replaced, options).await;
+                reporter.on_phase_step(PHASE);
+                r
+            }
+        })
+        .buffer_unordered(options.max_concurrent.max(1));
+    let mut operators = Vec::new();
+    let mut warnings = Vec::new();
+    let mut annotations = BTreeMap::new();
+    while let Some(r) = results.next().await {
+        let r = r?;
+        annotations.insert(r.tag, r.annotations);
+        operators.extend(r.operator);
+        warnings.extend(r.warnings);
+    }
+    for tag in &mut stream.spec.tags {
+        if let Some(a) = annotations.remove(&tag.name) {
+            tag.annotations.get_or_insert_with(BTreeMap::new).extend(a);
+        }
+    }
+    operators.sort_by(|a, b| a.tag.cmp(&b.tag));
+    warnings.sort();
+    Ok((operators, warnings))
+}
+
+/// The checks of `--skip-manifest-check`'s absence (spec §1.3): every
+/// `.yaml`, `.yml` and `.json` file must parse, and its first document must
+/// be an object with non-empty `kind` and `apiVersion`.
+pub fn validate_manifests(operators: &[Operator]) -> Result<(), Error> {
+    for op in operators {
+        for (file, content) in &op.files {
+            let Some(ext) = file.rsplit_once('.').map(|(_, e)| e) else { continue };
+            if !matches!(ext, "yaml" | "yml" | "json") {
+                continue;
+            }
+            let syntax = |source: Box<dyn std::error::Error + Send + Sync>| Error::ManifestSyntax {
+                operator: op.tag.clone(),
+                file: file.clone(),
+                source,
+            };
+            let first = content.data.iter().find(|b| !b.is_ascii_whitespace());
+            let doc: Option<serde_json::Value> = if first == Some(&b'{') {
+                Some(serde_json::from_slice(&content.data).map_err(|e| syntax(Box::new(e)))?)
+            } else {
+                let mut reader = std::io::Cursor::new(&content.data[..]);
+                serde_saphyr::read::<_, serde_json::Value>(&mut reader)
+                    .next()
+                    .transpose()
+                    .map_err(|e| syntax(Box::new(e)))?
+            };
+            let has = |key: &str| {
+                doc.as_ref().and_then(|d| d.get(key)).and_then(serde_json::Value::as_str).is_some_and(|s| !s.is_empty())
+            };
+            if !has("kind") || !has("apiVersion") {
+                return Err(Error::ManifestNotObject { operator: op.tag.clone(), file: file.clone() });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The tag names of an `image-references` document.
+fn referenced_tags(operator: &str, data: &[u8]) -> Result<Vec<String>, Error> {
+    let is = ImageStream::parse(data, &format!("{operator}/manifests/image-references"))?;
+    Ok(is.spec.tags.into_iter().map(|t| t.name).collect())
+}
+
+/// `pruneUnreferencedImageStreams` (spec §1.3, §2.7): keeps a tag only when
+/// an operator's `image-references` names it, it is in `always` (`--include`
+/// plus the base tag), it is an operator, or the base image's own
+/// `image-references` (`base_references`) names it. Returns the pruned tags.
+pub fn prune_unreferenced(
+    stream: &mut ImageStream,
+    operators: &[Operator],
+    always: &[String],
+    base_references: &[String],
+) -> Result<Vec<String>, Error> {
+    let mut keep: BTreeSet<&str> = always.iter().map(String::as_str).collect();
+    keep.extend(base_references.iter().map(String::as_str));
+    let mut referenced = Vec::new();
+    for op in operators {
+        keep.insert(&op.tag);
+        if let Some(ir) = &op.image_references {
+            referenced.extend(referenced_tags(&op.tag, &ir.data)?);
+        }
+    }
+    keep.extend(referenced.iter().map(String::as_str));
+    let mut pruned = Vec::new();
+    stream.spec.tags.retain(|t| {
+        let k = keep.contains(t.name.as_str());
+        if !k {
+            pruned.push(t.name.clone());
+        }
+        k
+    });
+    Ok(pruned)
+}
+
+/// Writes the gzipped `release-manifests/` layer to a temporary file:
+/// tar → sha256 (diff ID) → gzip (Go's header) → sha256 (digest) → file.
+pub fn write_payload_layer(
+    stream: &ImageStream,
+    metadata: &CincinnatiMetadata,
+    operators: &[Operator],
+    options: PayloadOptions,
+    work_dir: Option<&std::path::Path>,
+) -> Result<(PayloadSummary, LayerInfo, tempfile::TempPath), Error> {
+    let io = |source| Error::Write { source };
+    let tmp = match work_dir {
+        Some(d) => tempfile::Builder::new().prefix(".relbuild-payload-").tempfile_in(d),
+        None => tempfile::Builder::new().prefix("relbuild-payload-").tempfile(),
+    }
+    .map_err(io)?;
+    let blob = HashingWriter::new(BufWriter::new(tmp));
+    // Go's compress/gzip header: no name, MTIME 0, OS 255, default level.
+    let gz = flate2::GzBuilder::new().mtime(0).operating_system(255).write(blob, flate2::Compression::new(6));
+    let (summary, tar) = write_payload(HashingWriter::new(gz), stream, metadata, operators, options)?;
+    let (gz, diff_id, uncompressed_size) = tar.finish();
+    let (mut blob, digest, size) = gz.finish().map_err(io)?.finish();
+    blob.flush().map_err(io)?;
+    let tmp = blob.into_inner().map_err(|e| io(e.into_error()))?;
+    Ok((summary, LayerInfo { diff_id, digest, size, uncompressed_size }, tmp.into_temp_path()))
+}
+
+/// The release image of one platform: `base` with the payload layer on top.
+///
+/// The config is the base config edited as oc does
+/// ([`DockerImageConfig::into_release_config`]). The manifest is Docker
+/// schema 2 (OCI layer types converted), unless a base layer has no Docker
+/// type (zstd, uncompressed): then it is an OCI manifest with an OCI config
+/// type, and the returned warning says so. Never mixed.
+#[allow(clippy::too_many_arguments)]
+pub fn release_image(
+    base: &Reference,
+    base_digest: &Digest,
+    base_manifest: &ImageManifest,
+    base_config: &[u8],
+    payload: (&Digest, u64),
+    diff_id: &Digest,
+    name: &str,
+    created: jiff::Timestamp,
+) -> Result<(ReleaseImage, Option<String>), Error> {
+    let odd = base_manifest.layers.iter().find(|l| l.media_type.to_docker().is_none_or(|t| !t.is_layer()));
+    let oci = odd.is_some();
+    let warning = odd.map(|l| {
+        let why = if l.media_type.layer_compression() == Some(Compression::Zstd) {
+            "zstd-compressed"
+        } else {
+            "of a type Docker schema 2 lacks"
+        };
+        format!(
+            "base image `{base}` layer {} is {why} (`{}`): writing an OCI manifest instead of Docker schema 2",
+            l.digest, l.media_type
+        )
+    });
+    let convert = |t: &MediaType| if oci { t.to_oci() } else { t.to_docker() }.unwrap_or_else(|| t.clone());
+    let mut layers: Vec<Descriptor> =
+        base_manifest.layers.iter().map(|l| Descriptor { media_type: convert(&l.media_type), ..l.clone() }).collect();
+    let payload_desc = Descriptor::new(
+        if oci { MediaType::OciLayerGzip } else { MediaType::DockerLayerGzip },
+        payload.0.clone(),
+        payload.1,
+    );
+    layers.push(payload_desc.clone());
+    let edit = ReleaseConfigEdit {
+        release_name: name.to_owned(),
+        base_image_digest: Some(base_digest.to_string()),
+        created,
+        layer_diff_id: diff_id.to_string(),
+        layer_sizes: layers.iter().map(|l| l.size as i64).collect(),
+    };
+    let config = Bytes::from(DockerImageConfig::parse(base_config)?.into_release_config(&edit).to_json()?);
+    let config_descriptor = Descriptor::new(
+        if oci { MediaType::OciConfig } else { MediaType::DockerConfig },
+        Digest::sha256(&config),
+        config.len() as u64,
+    );
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: Some(if oci { MediaType::OciManifest } else { MediaType::DockerManifest }),
+        artifact_type: None,
+        config: config_descriptor.clone(),
+        layers,
+        subject: None,
+        annotations: None,
+    };
+    let manifest = RawManifest::from_manifest(&Manifest::Image(manifest)).map_err(|e| Error::Serialize {
+        what: "release manifest",
+        source: match e {
+            crate::image::Error::Serialize { source, .. } => source,
+            other => serde_json::Error::io(std::io::Error::other(other.to_string())),
+        },
+    })?;
+    let image = ReleaseImage {
+        platform: None,
+        base: base.clone(),
+        base_digest: base_digest.clone(),
+        base_layers: base_manifest.layers.clone(),
+        manifest,
+        config,
+        config_descriptor,
+        payload: payload_desc,
+    };
+    Ok((image, warning))
+}
+
+/// Builds the release image(s) on `base`: one, or one per list entry
+/// (`filter_by_os` picks one entry instead).
+async fn build_images(
+    fetcher: &Fetcher,
+    base: &Reference,
+    payload: &Payload,
+    release: &ImageStream,
+    created: jiff::Timestamp,
+    options: &NewOptions,
+    warnings: &mut Vec<String>,
+) -> Result<(Vec<ReleaseImage>, Option<RawManifest>), Error> {
+    let wrap = |e: crate::Error| Error::BaseImage { reference: base.to_string(), source: Box::new(e) };
+    let raw = fetcher.fetch_manifest(base).await.map_err(wrap)?;
+    let (digest, size) = payload.blob();
+    let name = &release.metadata.name;
+    let one = |img: &inspect::InspectedImage, platform: Option<Platform>, warnings: &mut Vec<String>| {
+        let (mut image, warning) = release_image(
+            &img.reference,
+            img.manifest.digest(),
+            &img.image,
+            &img.config,
+            (&digest, size),
+            &payload.info.diff_id,
+            name,
+            created,
+        )?;
+        image.platform = platform;
+        warnings.extend(warning);
+        Ok::<_, Error>(image)
+    };
+    let index = match raw.parse().map_err(|e| wrap(e.into()))? {
+        Manifest::Image(_) => {
+            let img = fetcher.fetch_image(base).await.map_err(wrap)?;
+            return Ok((vec![one(&img, None, warnings)?], None));
+        }
+        Manifest::Index(index) => index,
+    };
+    if let Some(p) = &options.filter_by_os {
+        let child = inspect::pick_platform(base, &index, p)?;
+        let img = fetcher.fetch_child(base, child).await.map_err(wrap)?;
+        return Ok((vec![one(&img, None, warnings)?], None));
+    }
+    let mut images = Vec::new();
+    let mut entries = Vec::new();
+    for child in &index.manifests {
+        // Attestation manifests (buildkit) are not images to run.
+        if child.platform.as_ref().is_some_and(|p| p.os == "unknown") {
+            continue;
+        }
+        let img = fetcher.fetch_child(base, child).await.map_err(wrap)?;
+        let platform = child.platform.clone().unwrap_or_else(|| inspect::config_platform(&img.parsed_config));
+        let image = one(&img, Some(platform.clone()), warnings)?;
+        entries.push(Descriptor { platform: Some(platform), ..image.manifest.descriptor() });
+        images.push(image);
+    }
+    let list_type =
+        if raw.media_type() == &MediaType::OciIndex { MediaType::OciIndex } else { MediaType::DockerManifestList };
+    let list = ImageIndex { schema_version: 2, media_type: Some(list_type), manifests: entries, annotations: None };
+    let list = RawManifest::from_manifest(&Manifest::Index(list)).map_err(|e| wrap(e.into()))?;
+    Ok((images, Some(list)))
+}
+
+/// The base image tag names of its own `/manifests/image-references`
+/// (openshift/oc#2287), read from the top layer for the manifests platform.
+async fn base_references(fetcher: &Fetcher, base: &Reference, options: &NewOptions) -> Result<Vec<String>, Error> {
+    let wrap = |e: crate::Error| Error::BaseImage { reference: base.to_string(), source: Box::new(e) };
+    let img = fetcher.fetch_image(base).await.map_err(wrap)?;
+    let Some(top) = img.top_layer() else { return Ok(Vec::new()) };
+    let caps = options.extract.clone().top_level_only(true);
+    let extracted =
+        fetcher.extract(&img.reference, std::slice::from_ref(top), "manifests", caps).await.map_err(wrap)?;
+    match extracted.get("image-references") {
+        Some(f) => referenced_tags(&base.to_string(), &f.data),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Builds a release: `oc adm release new` (see the module documentation).
+#[tracing::instrument(skip_all, fields(source = ?std::mem::discriminant(&ctx.source)))]
+pub async fn new_release(
+    client: &Client,
+    ctx: &NewContext,
+    options: &NewOptions,
+    reporter: &dyn Reporter,
+) -> Result<NewOutcome, crate::Error> {
+    let out = &options.output;
+    let to_image = match &out.to_image {
+        Some(s) => {
+            let r: Reference = s.parse().map_err(|source| Error::InvalidPullspec {
+                tag: "--to-image".to_owned(),
+                pullspec: s.clone(),
+                source,
+            })?;
+            if r.digest().is_some() {
+                return Err(Error::ToImageDigest { reference: s.clone() }.into());
+            }
+            Some(r)
+        }
+        None => None,
+    };
+    if out.to_signature.is_some() && to_image.is_none() {
+        return Err(Error::SignatureNeedsImage.into());
+    }
+    let fetcher = Fetcher::new(client.clone(), &options.manifests_arch).with_cache(options.cache.clone());
+    let mut plan = plan(&fetcher, ctx, options).await?;
+    let name = plan.stream.metadata.name.clone();
+    let created = format_time(plan.created);
+    let need_image = to_image.is_some()
+        || out.to_oci_layout.is_some()
+        || plan.canonical
+        || (out.to_dir.is_none() && out.to_file.is_none());
+
+    // The base image, resolved before anything is fetched so a missing tag fails fast.
+    let base_tag = &options.to_image_base_tag;
+    let base: Option<(Reference, bool)> = if let Some(b) = &options.to_image_base {
+        let r = b.parse().map_err(|source| Error::InvalidPullspec {
+            tag: "--to-image-base".to_owned(),
+            pullspec: b.clone(),
+            source,
+        })?;
+        Some((r, false))
+    } else {
+        let from_label =
+            plan.input.as_ref().and_then(|i| {
+                let digest = i.base_image_digest.as_deref()?;
+                let hit =
+                    plan.stream.spec.tags.iter().find(|t| {
+                        t.docker_pullspec().and_then(|p| p.split_once('@')).is_some_and(|(_, d)| d == digest)
+                    });
+                Some(hit.map(|t| t.name.clone()).ok_or_else(|| digest.to_owned()))
+            });
+        let tag_name = match from_label {
+            Some(Ok(t)) => Some(t),
+            // A multi-arch input labels the per-arch child; fall back to the base tag.
+            Some(Err(_)) if plan.input.as_ref().is_some_and(|i| i.image.list.is_some()) => Some(base_tag.clone()),
+            Some(Err(digest)) if need_image => return Err(Error::BaseImageNotInRelease { digest }.into()),
+            Some(Err(_)) => None,
+            None => Some(base_tag.clone()),
+        };
+        match tag_name.as_deref().and_then(|t| plan.stream.tag(t)).and_then(|t| t.docker_pullspec()) {
+            Some(p) => Some((
+                p.parse().map_err(|source| Error::InvalidPullspec {
+                    tag: base_tag.clone(),
+                    pullspec: p.to_owned(),
+                    source,
+                })?,
+                true,
+            )),
+            None if need_image => {
+                return Err(Error::MissingBaseTag { tag: tag_name.unwrap_or_else(|| base_tag.clone()) }.into());
+            }
+            None => None,
+        }
+    };
+
+    let mut warnings = Vec::new();
+    let warn = |warnings: &mut Vec<String>, w: String| {
+        reporter.on_warning(&w);
+        warnings.push(w);
+    };
+    let from_dir = plan.dir.is_some();
+    let (operators, w) = match plan.dir.take() {
+        Some(d) => (d.operators, d.warnings),
+        None => inspect_tags(&fetcher, &mut plan.stream, &plan.mapped, options, reporter).await?,
+    };
+    for w in w {
+        warn(&mut warnings, w);
+    }
+    if operators.is_empty() {
+        warn(&mut warnings, "no operator metadata was found, no operators will be part of the release".to_owned());
+    }
+    if !options.skip_manifest_check {
+        validate_manifests(&operators)?;
+    }
+
+    // Pruning, honouring the base image's own image-references.
+    let base_refs = match &base {
+        Some((_, true)) if let Some(op) = operators.iter().find(|o| &o.tag == base_tag) => match &op.image_references {
+            Some(ir) => referenced_tags(&op.tag, &ir.data)?,
+            None => Vec::new(),
+        },
+        Some((r, _)) if !from_dir => base_references(&fetcher, r, options).await?,
+        _ => Vec::new(),
+    };
+    let mut always = options.include.clone();
+    always.push(base_tag.clone());
+    let pruned = prune_unreferenced(&mut plan.stream, &operators, &always, &base_refs)?;
+    plan.stream.sort_tags();
+
+    // The payload layer, off the async threads.
+    let payload_options =
+        PayloadOptions { mode: options.rewrite_mode, allow_missing_images: options.allow_missing_images };
+    let (stream, metadata, work_dir) = (plan.stream, plan.metadata, options.work_dir.clone());
+    let (summary, info, file, stream, metadata) = inspect::join(tokio::task::spawn_blocking(move || {
+        write_payload_layer(&stream, &metadata, &operators, payload_options, work_dir.as_deref())
+            .map(|(s, i, f)| (s, i, f, stream, metadata))
+    }))
+    .await?;
+    for c in &summary.collisions {
+        warn(&mut warnings, format!("file name collision: {c}"));
+    }
+    let reused = match (&plan.input, plan.canonical) {
+        (Some(i), true) => i
+            .top_layer
+            .as_ref()
+            .filter(|(_, diff)| diff == &info.diff_id)
+            .map(|(d, _)| (i.image.reference.clone(), d.clone())),
+        _ => None,
+    };
+    let payload = Payload { info, file, reused };
+
+    let (images, list) = match (&base, need_image) {
+        (Some((b, _)), true) => {
+            build_images(&fetcher, b, &payload, &stream, plan.created, options, &mut warnings).await?
+        }
+        _ => (Vec::new(), None),
+    };
+    let digest = list.as_ref().or_else(|| images.first().map(|i| &i.manifest)).map(|m| m.digest().clone());
+    if let (Some(input), true) = (&plan.input, plan.canonical) {
+        let expected = input.image.top_digest().clone();
+        let found = digest.clone().unwrap_or_else(|| payload.info.digest.clone());
+        if expected != found {
+            return Err(Error::NotReproduced { expected, found }.into());
+        }
+    }
+
+    // Outputs: local files, then the push (manifest last), then the signature.
+    if let Some(dir) = &out.to_dir {
+        let (dir, gz) = (dir.clone(), payload.file.to_path_buf());
+        inspect::join(tokio::task::spawn_blocking(move || output::write_dir(&dir, &gz))).await?;
+    }
+    if let Some(path) = &out.to_file {
+        output::write_file(client, path, &payload, plan.created).await?;
+    }
+    if let Some(dir) = &out.to_oci_layout {
+        output::write_oci_layout(client, dir, &name, &images, list.as_ref(), &payload).await?;
+    }
+    let mut pushed = None;
+    if let Some(dest) = &to_image {
+        let dest = match dest.tag() {
+            Some(_) => dest.clone(),
+            None => dest.with_tag(&name).map_err(|source| Error::InvalidPullspec {
+                tag: "--to-image".to_owned(),
+                pullspec: format!("{dest}:{name}"),
+                source,
+            })?,
+        };
+        if !out.dry_run {
+            output::push_release(client, &dest, &images, list.as_ref(), &payload, options.max_concurrent)
+                .await
+                .map_err(|e| Error::Push { reference: dest.to_string(), source: Box::new(e) })?;
+            pushed = Some(dest.clone());
+        }
+        if let (Some(path), Some(d)) = (&out.to_signature, &digest) {
+            output::write_atomic(path, &output::signature_message(&dest, d, &options.creator, plan.created))?;
+        }
+    }
+    Ok(NewOutcome {
+        digest,
+        name,
+        created,
+        release: stream,
+        metadata,
+        operators: summary.operators,
+        pruned,
+        collisions: summary.collisions,
+        warnings,
+        layer: payload.info.clone(),
+        layer_reused: payload.reused.is_some(),
+        images,
+        list,
+        pushed,
+    })
+}
