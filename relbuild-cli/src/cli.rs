@@ -1,6 +1,10 @@
 //! Command-line arguments. The doc comments are the help text.
 
-use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::registry_args::RegistryArgs;
 
 /// Build, inspect and mirror OpenShift/OKD release payload images.
 #[derive(Debug, Parser)]
@@ -25,8 +29,125 @@ pub(crate) struct GlobalArgs {
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
+    /// Build a release payload image (the job of `oc adm release new`).
+    New(Box<NewArgs>),
     /// Print the version.
     Version,
+}
+
+/// How pullspecs in operator manifests are rewritten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum RewriteArg {
+    /// Rewrite every reference, also those followed by a comma or sharing one
+    /// separator with the previous one (the default).
+    Fixed,
+    /// Reproduce oc byte for byte, including its missed rewrites and its
+    /// double processing of overridden operators.
+    Oc,
+}
+
+/// `relbuild new`: exactly one source (or only mappings), one or more outputs.
+#[derive(Debug, Args)]
+pub(crate) struct NewArgs {
+    /// Image stream file (YAML or JSON, `-` for stdin, or an http(s) URL) to build from.
+    #[arg(short = 'f', long = "from-image-stream-file", value_name = "FILE|-|URL")]
+    pub(crate) from_image_stream_file: Option<String>,
+    /// How image stream tags become pullspecs: `public` (the stream's
+    /// public repository) or `source` (where each tag was imported from).
+    #[arg(long, default_value = "public", value_name = "MODE")]
+    pub(crate) reference_mode: String,
+    /// An existing release to start from; its tags, name, previous, next and metadata carry over.
+    #[arg(long, value_name = "PULLSPEC")]
+    pub(crate) from_release: Option<String>,
+    /// A directory with one subdirectory of manifests per operator, and an
+    /// optional top-level JSON `image-references`.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) from_dir: Option<PathBuf>,
+    /// `NAME=PULLSPEC` replacements or additions; the tag gets
+    /// `io.openshift.release.override: "true"`.
+    #[arg(value_name = "NAME=PULLSPEC")]
+    pub(crate) mappings: Vec<String>,
+    /// A file of `NAME=PULLSPEC` lines (space-separated, `#` comments).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) mapping_file: Option<PathBuf>,
+
+    /// The release name: semver. Default: `0.0.1-<UTC timestamp>`, or the input release's name.
+    #[arg(long)]
+    pub(crate) name: Option<String>,
+    /// Versions this release upgrades from (comma-separated semvers).
+    #[arg(long, value_delimiter = ',', value_name = "VERSIONS")]
+    pub(crate) previous: Option<Vec<String>>,
+    /// Versions this release may upgrade to; use with caution.
+    #[arg(long, value_delimiter = ',', value_name = "VERSIONS")]
+    pub(crate) next: Option<Vec<String>>,
+    /// Release metadata: a JSON object whose values are strings.
+    #[arg(long, value_name = "JSON")]
+    pub(crate) metadata: Option<String>,
+    /// Creation time (RFC 3339). Default: `SOURCE_DATE_EPOCH`, else now.
+    #[arg(long, value_name = "TIME")]
+    pub(crate) created: Option<String>,
+
+    /// Keep these tags even when no operator references them.
+    #[arg(long, value_delimiter = ',', value_name = "TAGS")]
+    pub(crate) include: Vec<String>,
+    /// Drop these tags before anything else (wins over `--include`).
+    #[arg(long, value_delimiter = ',', value_name = "TAGS")]
+    pub(crate) exclude: Vec<String>,
+    /// Skip image-references entries that name a tag missing from the input.
+    #[arg(long)]
+    pub(crate) allow_missing_images: bool,
+    /// Do not check that YAML/JSON manifests have `kind` and `apiVersion`.
+    #[arg(long)]
+    pub(crate) skip_manifest_check: bool,
+    /// Pullspec rewriting rules.
+    #[arg(long, value_enum, default_value_t = RewriteArg::Fixed)]
+    pub(crate) rewrite: RewriteArg,
+
+    /// The image to append the payload layer to. Default: the input's `--to-image-base-tag` image.
+    #[arg(long, value_name = "PULLSPEC")]
+    pub(crate) to_image_base: Option<String>,
+    /// The input tag whose image is the base.
+    #[arg(long, default_value = "cluster-version-operator", value_name = "TAG")]
+    pub(crate) to_image_base_tag: String,
+    /// Platform whose operator images provide the manifests, for manifest-list inputs.
+    #[arg(long, default_value = "linux/amd64", value_name = "OS/ARCH")]
+    pub(crate) manifests_arch: String,
+    /// Build only this platform of a manifest-list base (default: all, as a manifest list).
+    #[arg(long, value_name = "OS/ARCH")]
+    pub(crate) filter_by_os: Option<String>,
+
+    /// Push the release to this repository (tag defaults to the name).
+    #[arg(long, value_name = "REPO[:TAG]")]
+    pub(crate) to_image: Option<String>,
+    /// Write the `release-manifests/` files to this directory.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) to_dir: Option<PathBuf>,
+    /// Write the gzipped payload layer to this file (`-` for stdout).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) to_file: Option<PathBuf>,
+    /// Write the whole release image to this OCI image layout.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) to_oci_layout: Option<PathBuf>,
+    /// Write the unsigned signature message for the pushed digest here.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) to_signature: Option<PathBuf>,
+    /// Compute everything, push nothing.
+    #[arg(long)]
+    pub(crate) dry_run: bool,
+    /// `json`: print the assembled image stream and exit.
+    #[arg(short = 'o', long, value_name = "FORMAT")]
+    pub(crate) output: Option<String>,
+
+    /// Cache of manifests, configs and extracted operator manifests. Default:
+    /// `$XDG_CACHE_HOME/relbuild` (or `~/.cache/relbuild`).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) cache_dir: Option<PathBuf>,
+    /// Do not read or write the cache.
+    #[arg(long)]
+    pub(crate) no_cache: bool,
+
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
 }
 
 #[cfg(test)]

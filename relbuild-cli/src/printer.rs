@@ -37,3 +37,18 @@ pub(crate) fn fail(e: &anyhow::Error) -> ExitCode {
 pub(crate) fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
+
+/// `info: …` on stderr, unless `--quiet`. User-facing progress notes, the
+/// way oc prints them; stdout stays for data.
+#[allow(clippy::print_stderr)]
+pub(crate) fn info(quiet: bool, message: &str) {
+    if !quiet {
+        eprintln!("info: {message}");
+    }
+}
+
+/// `warning: …` on stderr, even with `--quiet`.
+#[allow(clippy::print_stderr)]
+pub(crate) fn warn(message: &str) {
+    eprintln!("warning: {message}");
+}

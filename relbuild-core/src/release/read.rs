@@ -39,7 +39,7 @@ impl Default for ReadOptions {
 
 /// A release image as read.
 #[derive(Debug)]
-pub struct ReleaseImage {
+pub struct LoadedRelease {
     /// What `info` renders.
     pub data: ReleaseImageData,
     /// The per-platform manifest.
@@ -118,7 +118,7 @@ pub enum Error {
 
 /// Reads the release at `source`. `shown` is the pullspec as the user wrote
 /// it, which `info` prints as the image.
-pub async fn read_release(source: &ImageSource, shown: &str, options: &ReadOptions) -> Result<ReleaseImage, Error> {
+pub async fn read_release(source: &ImageSource, shown: &str, options: &ReadOptions) -> Result<LoadedRelease, Error> {
     let src_err = |source| Error::Source { image: shown.to_owned(), source };
     let img_err = |source| Error::Image { image: shown.to_owned(), source };
     let top = source.manifest().await.map_err(src_err)?;
@@ -163,7 +163,7 @@ pub async fn read_release(source: &ImageSource, shown: &str, options: &ReadOptio
         config: config.to_vec(),
         files: extracted.files.into_iter().map(|f| (f.path, f.data)).collect(),
     };
-    Ok(ReleaseImage { data, manifest, image, list, payload_layer })
+    Ok(LoadedRelease { data, manifest, image, list, payload_layer })
 }
 
 /// Extracts `prefix` from one layer blob, streaming: the blob is

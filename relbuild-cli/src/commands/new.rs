@@ -1,0 +1,183 @@
+//! `relbuild new`: arguments → `NewContext`/`NewOptions` → `new_release` → oc's output lines.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result, bail};
+use relbuild_core::release::{
+    Mapping, NewContext, NewOptions, OutputOptions, ReferenceMode, RewriteMode, Source, assemble_stream, new_release,
+    parse_mapping_file,
+};
+use relbuild_core::store::Cache;
+
+use crate::cli::{GlobalArgs, NewArgs, RewriteArg};
+use crate::printer;
+use crate::reporter::BarReporter;
+
+/// `SOURCE_DATE_EPOCH`, else now; `--created` wins over both.
+#[allow(clippy::disallowed_methods)] // the CLI is where the environment is read
+fn creation_time(flag: Option<&str>) -> Result<jiff::Timestamp> {
+    if let Some(s) = flag {
+        return s.parse().with_context(|| format!("`--created {s}` is not an RFC 3339 time"));
+    }
+    if let Some(epoch) = std::env::var_os("SOURCE_DATE_EPOCH").filter(|v| !v.is_empty()) {
+        let s = epoch.to_string_lossy();
+        let secs: i64 = s.parse().with_context(|| format!("SOURCE_DATE_EPOCH=`{s}` is not a number of seconds"))?;
+        return jiff::Timestamp::from_second(secs).with_context(|| format!("SOURCE_DATE_EPOCH=`{s}` is out of range"));
+    }
+    Ok(jiff::Timestamp::now())
+}
+
+/// `--cache-dir`, else `$XDG_CACHE_HOME/relbuild`, else `~/.cache/relbuild`.
+#[allow(clippy::disallowed_methods)] // the CLI is where the environment is read
+fn cache_dir(flag: Option<&PathBuf>) -> Option<PathBuf> {
+    if let Some(p) = flag {
+        return Some(p.clone());
+    }
+    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|v| !v.is_empty()) {
+        return Some(PathBuf::from(x).join("relbuild"));
+    }
+    std::env::var_os("HOME").filter(|v| !v.is_empty()).map(|h| PathBuf::from(h).join(".cache/relbuild"))
+}
+
+fn read_stream_file(arg: &str) -> Result<(Vec<u8>, String)> {
+    if arg.starts_with("http://") || arg.starts_with("https://") {
+        bail!(
+            "`--from-image-stream-file {arg}`: reading an image stream from a URL is not supported; download it and pass the file"
+        );
+    }
+    if arg == "-" {
+        let mut buf = Vec::new();
+        std::io::stdin().read_to_end(&mut buf).context("reading the image stream from stdin")?;
+        return Ok((buf, "<stdin>".to_owned()));
+    }
+    let bytes = std::fs::read(arg).with_context(|| format!("reading image stream file `{arg}`"))?;
+    Ok((bytes, arg.to_owned()))
+}
+
+fn context(args: &NewArgs) -> Result<NewContext> {
+    let sources = [args.from_image_stream_file.is_some(), args.from_release.is_some(), args.from_dir.is_some()];
+    if sources.iter().filter(|s| **s).count() > 1 {
+        bail!("only one of --from-image-stream-file, --from-release and --from-dir may be given");
+    }
+    let source = if let Some(f) = &args.from_image_stream_file {
+        let mode: ReferenceMode = args.reference_mode.parse()?;
+        let (bytes, file) = read_stream_file(f)?;
+        Source::ImageStreamFile { bytes, file, mode }
+    } else if let Some(r) = &args.from_release {
+        Source::Release(r.clone())
+    } else if let Some(d) = &args.from_dir {
+        Source::Dir(d.clone())
+    } else {
+        Source::None
+    };
+    let mut mappings = Vec::new();
+    if let Some(f) = &args.mapping_file {
+        let bytes = std::fs::read(f).with_context(|| format!("reading mapping file `{}`", f.display()))?;
+        mappings.extend(parse_mapping_file(&bytes, &f.display().to_string())?);
+    }
+    for m in &args.mappings {
+        mappings.push(m.parse::<Mapping>()?);
+    }
+    if matches!(source, Source::None) && mappings.is_empty() {
+        bail!("must specify image mappings when no other source is defined (-f, --from-release or --from-dir)");
+    }
+    Ok(NewContext { source, mappings, created: creation_time(args.created.as_deref())? })
+}
+
+fn options(args: &NewArgs) -> Result<NewOptions> {
+    let cache = if args.no_cache {
+        None
+    } else {
+        match cache_dir(args.cache_dir.as_ref()) {
+            Some(dir) => {
+                Some(Cache::open(&dir).with_context(|| format!("opening cache directory `{}`", dir.display()))?)
+            }
+            None => None,
+        }
+    };
+    Ok(NewOptions {
+        name: args.name.clone(),
+        previous: args.previous.clone(),
+        next: args.next.clone(),
+        metadata: args.metadata.clone(),
+        include: args.include.clone(),
+        exclude: args.exclude.clone(),
+        to_image_base: args.to_image_base.clone(),
+        to_image_base_tag: args.to_image_base_tag.clone(),
+        rewrite_mode: match args.rewrite {
+            RewriteArg::Fixed => RewriteMode::Fixed,
+            RewriteArg::Oc => RewriteMode::Oc,
+        },
+        allow_missing_images: args.allow_missing_images,
+        skip_manifest_check: args.skip_manifest_check,
+        manifests_arch: args.manifests_arch.clone(),
+        filter_by_os: args.filter_by_os.clone(),
+        output: OutputOptions {
+            to_image: args.to_image.clone(),
+            to_dir: args.to_dir.clone(),
+            to_file: args.to_file.clone(),
+            to_oci_layout: args.to_oci_layout.clone(),
+            to_signature: args.to_signature.clone(),
+            dry_run: args.dry_run,
+        },
+        cache,
+        ..NewOptions::default()
+    })
+}
+
+#[allow(clippy::print_stdout)]
+pub(crate) async fn run(args: &NewArgs, global: &GlobalArgs) -> Result<ExitCode> {
+    if args.to_signature.is_some() && args.to_image.is_none() {
+        bail!("--to-signature requires --to-image");
+    }
+    let ctx = context(args)?;
+    let opts = options(args)?;
+    let reporter = Arc::new(BarReporter::new(global.quiet));
+    let client = args.registry.client(reporter.clone())?;
+    match args.output.as_deref() {
+        None => {}
+        Some("json") => {
+            let stream = assemble_stream(&client, &ctx, &opts).await?;
+            let mut out = std::io::stdout().lock();
+            out.write_all(&stream.to_json()?)?;
+            writeln!(out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Some(other) => bail!("`-o {other}`: the only output format of `new` is `json`"),
+    }
+    let result = new_release(&client, &ctx, &opts, reporter.as_ref()).await;
+    reporter.finish();
+    let outcome = result?;
+    for w in &outcome.warnings {
+        printer::warn(w);
+    }
+    for c in &outcome.collisions {
+        printer::warn(&c.to_string());
+    }
+    if !outcome.pruned.is_empty() {
+        printer::info(
+            global.quiet,
+            &format!(
+                "Included {} images from {} input operators into the release (pruned: {})",
+                outcome.release.spec.tags.len(),
+                outcome.operators.len(),
+                outcome.pruned.join(", ")
+            ),
+        );
+    }
+    if outcome.operators.is_empty() {
+        printer::warn("No operator metadata was found, no operators will be part of the release.");
+    }
+    if let Some(line) = outcome.summary_line() {
+        println!("{line}");
+    }
+    if let Some(pushed) = &outcome.pushed
+        && !args.dry_run
+    {
+        printer::info(global.quiet, &format!("Pushed to {pushed}"));
+    }
+    Ok(ExitCode::SUCCESS)
+}
