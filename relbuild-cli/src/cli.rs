@@ -31,8 +31,125 @@ pub(crate) struct GlobalArgs {
 pub(crate) enum Command {
     /// Build a release payload image (the job of `oc adm release new`).
     New(Box<NewArgs>),
+    /// Describe a release, or compare two (the job of `oc adm release info`).
+    Info(InfoArgs),
+    /// Write a release's `release-manifests/` files out.
+    Extract(ExtractArgs),
+    /// Check a release (or a `--to-dir` output) against what the CVO enforces.
+    Lint(LintArgs),
+    /// Manage the build cache.
+    #[command(subcommand)]
+    Cache(CacheCommand),
     /// Print the version.
     Version,
+}
+
+/// `relbuild info`.
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("view").multiple(false))]
+pub(crate) struct InfoArgs {
+    /// The release: a pullspec, `oci:DIR[:TAG]` or `oci-archive:FILE[:TAG]`. A
+    /// second release compares the two (FROM, then TO).
+    #[arg(required = true, num_args = 1..=2, value_name = "RELEASE")]
+    pub(crate) releases: Vec<String>,
+    /// Show each image's pull spec instead of its digest.
+    #[arg(long, group = "view")]
+    pub(crate) pullspecs: bool,
+    /// Show each image's source repository and commit.
+    #[arg(long, group = "view")]
+    pub(crate) commits: bool,
+    /// Show each image's commit URL.
+    #[arg(long, group = "view")]
+    pub(crate) commit_urls: bool,
+    /// Print every file of the payload.
+    #[arg(long, group = "view")]
+    pub(crate) contents: bool,
+    /// Fetch every image's manifest and check it has the digest the release names.
+    #[arg(long, group = "view")]
+    pub(crate) verify: bool,
+    /// Print the pull spec of one image of the release.
+    #[arg(long, value_name = "TAG", conflicts_with = "output")]
+    pub(crate) image_for: Option<String>,
+    /// `json`, `name`, `pullspec` or `digest`.
+    #[arg(short = 'o', long, value_name = "FORMAT")]
+    pub(crate) output: Option<String>,
+    /// Which image of a manifest-list release to read.
+    #[arg(long, default_value = "linux/amd64", value_name = "OS/ARCH")]
+    pub(crate) filter_by_os: String,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+}
+
+/// `relbuild extract`.
+#[derive(Debug, Args)]
+pub(crate) struct ExtractArgs {
+    /// The release: a pullspec, `oci:DIR[:TAG]` or `oci-archive:FILE[:TAG]`.
+    #[arg(value_name = "RELEASE")]
+    pub(crate) release: String,
+    /// The directory to write; it appears complete or not at all.
+    #[arg(long, value_name = "DIR", required_unless_present = "file", conflicts_with = "file")]
+    pub(crate) to: Option<PathBuf>,
+    /// Write this one file of `release-manifests/` to stdout, byte for byte.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) file: Option<String>,
+    /// oc's form: each manifest re-serialised as `---` + YAML with sorted keys.
+    #[arg(long)]
+    pub(crate) normalize: bool,
+    /// Keep only the manifests the CVO would apply for `--profile`,
+    /// `--feature-set` and `--capabilities`.
+    #[arg(long)]
+    pub(crate) included: bool,
+    /// The cluster profile for `--included`.
+    #[arg(long, default_value = "self-managed-high-availability", value_name = "PROFILE")]
+    pub(crate) profile: String,
+    /// The feature set for `--included` (default: `Default`).
+    #[arg(long, value_name = "SET")]
+    pub(crate) feature_set: Option<String>,
+    /// Enabled capabilities for `--included` (comma-separated); others count as disabled.
+    #[arg(long, value_delimiter = ',', value_name = "CAPS")]
+    pub(crate) capabilities: Option<Vec<String>>,
+    /// Keep only `CredentialsRequest` manifests.
+    #[arg(long)]
+    pub(crate) credentials_requests: bool,
+    /// With `--credentials-requests`, only those for this cloud.
+    #[arg(long, value_name = "CLOUD", requires = "credentials_requests")]
+    pub(crate) cloud: Option<String>,
+    /// Which image of a manifest-list release to read.
+    #[arg(long, default_value = "linux/amd64", value_name = "OS/ARCH")]
+    pub(crate) filter_by_os: String,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+}
+
+/// `relbuild lint`.
+#[derive(Debug, Args)]
+pub(crate) struct LintArgs {
+    /// A release (pullspec, `oci:DIR`, `oci-archive:FILE`) or a directory of
+    /// payload files (a `--to-dir` or `extract` output).
+    #[arg(value_name = "RELEASE|DIR")]
+    pub(crate) target: String,
+    /// `json` for machine-readable findings.
+    #[arg(short = 'o', long, value_name = "FORMAT")]
+    pub(crate) output: Option<String>,
+    #[command(flatten)]
+    pub(crate) registry: RegistryArgs,
+}
+
+/// `relbuild cache`.
+#[derive(Debug, Subcommand)]
+pub(crate) enum CacheCommand {
+    /// Remove cache entries not used for a while, or beyond a size.
+    Prune {
+        /// The cache directory (default `$XDG_CACHE_HOME/relbuild`).
+        #[arg(long, value_name = "DIR")]
+        cache_dir: Option<PathBuf>,
+        /// Remove entries unused for this many days (0 removes everything).
+        #[arg(long, value_name = "DAYS")]
+        older_than_days: Option<u64>,
+        /// Then remove the least recently used entries until the cache is at most this many MiB.
+        #[arg(long, value_name = "MIB")]
+        max_size_mib: Option<u64>,
+    },
 }
 
 /// How pullspecs in operator manifests are rewritten.

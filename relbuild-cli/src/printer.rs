@@ -52,3 +52,9 @@ pub(crate) fn info(quiet: bool, message: &str) {
 pub(crate) fn warn(message: &str) {
     eprintln!("warning: {message}");
 }
+
+/// `error: …` on stderr, for problems reported before the command fails.
+#[allow(clippy::print_stderr)]
+pub(crate) fn error(message: &str) {
+    eprintln!("error: {message}");
+}

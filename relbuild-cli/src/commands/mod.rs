@@ -1,6 +1,11 @@
-//! One module per subcommand.
+//! One module per subcommand: arguments → core options → one core call → output.
 
+mod cache;
+mod extract;
+mod info;
+mod lint;
 mod new;
+mod release_arg;
 
 use std::process::ExitCode;
 
@@ -10,6 +15,10 @@ use crate::cli::{Cli, Command};
 pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::New(args) => new::run(args, &cli.global).await,
+        Command::Info(args) => info::run(args, &cli.global).await,
+        Command::Extract(args) => extract::run(args, &cli.global).await,
+        Command::Lint(args) => lint::run(args, &cli.global).await,
+        Command::Cache(cmd) => cache::run(cmd, &cli.global),
         Command::Version => {
             version();
             Ok(ExitCode::SUCCESS)

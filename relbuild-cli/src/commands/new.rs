@@ -32,7 +32,7 @@ fn creation_time(flag: Option<&str>) -> Result<jiff::Timestamp> {
 
 /// `--cache-dir`, else `$XDG_CACHE_HOME/relbuild`, else `~/.cache/relbuild`.
 #[allow(clippy::disallowed_methods)] // the CLI is where the environment is read
-fn cache_dir(flag: Option<&PathBuf>) -> Option<PathBuf> {
+pub(crate) fn cache_dir(flag: Option<&PathBuf>) -> Option<PathBuf> {
     if let Some(p) = flag {
         return Some(p.clone());
     }

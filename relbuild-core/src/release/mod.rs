@@ -19,6 +19,7 @@
 
 pub mod build;
 pub mod config;
+pub mod extract;
 pub mod imagestream;
 pub mod include;
 pub mod info;

@@ -138,17 +138,11 @@ pub async fn push_release(
 /// mtime). The files are written to a temporary directory first; a new
 /// `dir` is renamed into place, an existing one receives each file by rename.
 pub fn write_dir(dir: &Path, payload_gz: &Path) -> Result<usize, Error> {
-    let out = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| Error::Output { path, source }
-    };
-    let parent = parent_of(dir);
-    std::fs::create_dir_all(&parent).map_err(out(&parent))?;
-    let tmp = tempfile::Builder::new().prefix(".relbuild-to-dir-").tempdir_in(&parent).map_err(out(&parent))?;
-    let file = std::fs::File::open(payload_gz).map_err(out(payload_gz))?;
+    let file =
+        std::fs::File::open(payload_gz).map_err(|source| Error::Output { path: payload_gz.to_path_buf(), source })?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(file)));
-    let mut names = Vec::new();
     let bad = |e: io::Error| Error::Output { path: payload_gz.to_path_buf(), source: e };
+    let mut files = Vec::new();
     for entry in archive.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         if entry.header().entry_type() != tar::EntryType::Regular {
@@ -160,24 +154,65 @@ pub fn write_dir(dir: &Path, payload_gz: &Path) -> Result<usize, Error> {
             continue;
         };
         let mtime = entry.header().mtime().map_err(bad)?;
-        let dest = tmp.path().join(name);
         let mut data = Vec::new();
         entry.read_to_end(&mut data).map_err(bad)?;
-        let mut f = std::fs::File::create(&dest).map_err(out(&dest))?;
-        f.write_all(&data).map_err(out(&dest))?;
-        set_mode(&f, 0o644).map_err(out(&dest))?;
-        f.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime)).map_err(out(&dest))?;
-        names.push(name.to_owned());
+        files.push(TreeFile { name: name.to_owned(), data, mtime: Some(mtime) });
+    }
+    write_tree(dir, &files)?;
+    Ok(files.len())
+}
+
+/// A file for [`write_tree`].
+#[derive(Debug, Clone)]
+pub struct TreeFile {
+    /// The file name (no `/`).
+    pub name: String,
+    /// The content.
+    pub data: Vec<u8>,
+    /// The modification time to set, seconds since the epoch.
+    pub mtime: Option<u64>,
+}
+
+/// Writes flat files (mode 0644) into `dir` so that it appears complete or
+/// not at all: everything is written into a temporary directory beside
+/// `dir`, which is then renamed into place. When `dir` already exists and is
+/// not empty, each finished file is renamed into it instead.
+pub fn write_tree(dir: &Path, files: &[TreeFile]) -> Result<(), Error> {
+    let out = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| Error::Output { path, source }
+    };
+    let parent = parent_of(dir);
+    std::fs::create_dir_all(&parent).map_err(out(&parent))?;
+    let tmp = tempfile::Builder::new().prefix(".relbuild-out-").tempdir_in(&parent).map_err(out(&parent))?;
+    for f in files {
+        if f.name.is_empty() || f.name.contains('/') || f.name == "." || f.name == ".." {
+            return Err(Error::Output {
+                path: dir.join(&f.name),
+                source: io::Error::new(io::ErrorKind::InvalidInput, "not a plain file name"),
+            });
+        }
+        let dest = tmp.path().join(&f.name);
+        let mut file = std::fs::File::create(&dest).map_err(out(&dest))?;
+        file.write_all(&f.data).map_err(out(&dest))?;
+        set_mode(&file, 0o644).map_err(out(&dest))?;
+        if let Some(mtime) = f.mtime {
+            file.set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(mtime)).map_err(out(&dest))?;
+        }
+    }
+    let empty_existing = std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false);
+    if empty_existing {
+        std::fs::remove_dir(dir).map_err(out(dir))?;
     }
     if !dir.exists() {
         let tmp = tmp.keep();
         std::fs::rename(&tmp, dir).map_err(out(dir))?;
     } else {
-        for name in &names {
-            std::fs::rename(tmp.path().join(name), dir.join(name)).map_err(out(&dir.join(name)))?;
+        for f in files {
+            std::fs::rename(tmp.path().join(&f.name), dir.join(&f.name)).map_err(out(&dir.join(&f.name)))?;
         }
     }
-    Ok(names.len())
+    Ok(())
 }
 
 /// `--to-file`: the gzipped layer blob exactly as pushed, mode 0750, mtime
