@@ -606,23 +606,28 @@ impl Client {
         Ok(token)
     }
 
-    /// Pulls a manifest's bytes exactly as stored. The bytes are verified
-    /// against the reference's digest, if it has one, and against
-    /// `Docker-Content-Digest`, if the registry sent it.
-    #[tracing::instrument(skip(self), fields(reference = %reference))]
-    pub async fn pull_manifest_raw(&self, reference: &Reference) -> Result<RawManifest, Error> {
+    /// A `GET` or `HEAD` of `reference`'s manifest, accepting every manifest type.
+    async fn manifest_request<'a>(&self, method: Method, reference: &'a Reference) -> Result<Req<'a>, Error> {
         let url = self.repo_url(reference, &format!("manifests/{}", reference.tag_or_digest())).await?;
         let mut headers = HeaderMap::new();
         headers.insert(header::ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));
-        let req = Req {
-            method: Method::GET,
+        Ok(Req {
+            method,
             url,
             headers,
             body: None,
             reference,
             scopes: Scopes::pull(reference.repository()),
             retry: true,
-        };
+        })
+    }
+
+    /// Pulls a manifest's bytes exactly as stored. The bytes are verified
+    /// against the reference's digest, if it has one, and against
+    /// `Docker-Content-Digest`, if the registry sent it.
+    #[tracing::instrument(skip(self), fields(reference = %reference))]
+    pub async fn pull_manifest_raw(&self, reference: &Reference) -> Result<RawManifest, Error> {
+        let req = self.manifest_request(Method::GET, reference).await?;
         let r = self.send(&req).await?;
         if r.resp.status() != StatusCode::OK {
             return Err(status_error(&req.method, &reference.to_string(), r).await);
@@ -653,18 +658,7 @@ impl Client {
     /// Falls back to a `GET` when the registry does not say the digest.
     #[tracing::instrument(skip(self), fields(reference = %reference))]
     pub async fn head_manifest(&self, reference: &Reference) -> Result<Option<Descriptor>, Error> {
-        let url = self.repo_url(reference, &format!("manifests/{}", reference.tag_or_digest())).await?;
-        let mut headers = HeaderMap::new();
-        headers.insert(header::ACCEPT, HeaderValue::from_static(MANIFEST_ACCEPT));
-        let req = Req {
-            method: Method::HEAD,
-            url,
-            headers,
-            body: None,
-            reference,
-            scopes: Scopes::pull(reference.repository()),
-            retry: true,
-        };
+        let req = self.manifest_request(Method::HEAD, reference).await?;
         let r = self.send(&req).await?;
         match r.resp.status() {
             StatusCode::OK => {}

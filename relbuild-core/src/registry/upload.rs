@@ -126,11 +126,7 @@ impl Client {
         desc: &Descriptor,
         source: &dyn BlobSource,
     ) -> Result<PushOutcome, Error> {
-        if self.blob_exists(repo, &desc.digest).await? {
-            self.reporter().on_blob_complete(&desc.digest);
-            return Ok(PushOutcome::Exists);
-        }
-        self.upload_retrying(repo, None, desc, source).await
+        self.push_or_mount(repo, None, desc, source).await
     }
 
     /// Mounts blob `desc` from repository `from` into `repo` (same registry),
@@ -145,11 +141,23 @@ impl Client {
         desc: &Descriptor,
         source: &dyn BlobSource,
     ) -> Result<PushOutcome, Error> {
+        let from = (from.api_host() == repo.api_host() && from.repository() != repo.repository()).then_some(from);
+        self.push_or_mount(repo, from, desc, source).await
+    }
+
+    /// Skips a blob `repo` already has; otherwise mounts it from `from` (when
+    /// given) or uploads it.
+    async fn push_or_mount(
+        &self,
+        repo: &Reference,
+        from: Option<&Reference>,
+        desc: &Descriptor,
+        source: &dyn BlobSource,
+    ) -> Result<PushOutcome, Error> {
         if self.blob_exists(repo, &desc.digest).await? {
             self.reporter().on_blob_complete(&desc.digest);
             return Ok(PushOutcome::Exists);
         }
-        let from = (from.api_host() == repo.api_host() && from.repository() != repo.repository()).then_some(from);
         self.upload_retrying(repo, from, desc, source).await
     }
 
