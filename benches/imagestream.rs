@@ -1,11 +1,11 @@
 //! ImageStream benchmarks.
 //!
 //! - `imagestream/parse_yaml`: [`ImageStream::parse`] of the input stream
-//!   file (`-f`) describing the 200-operator fixture stream (403 tags by
+//!   file (`-f`) describing the 200-operator fixture stream (402 tags by
 //!   digest, spec and status), as `relbuild-testdata` writes it.
 //! - `imagestream/parse_json`: the same stream as JSON (oc accepts both).
 //! - `imagestream/to_json`: [`ImageStream::to_json`] of the release's
-//!   `image-references` (402 annotated tags, Go `MarshalIndent` format).
+//!   `image-references` (401 annotated tags, Go `MarshalIndent` format).
 //!
 //! Run: `cargo bench -p relbuild-benches --bench imagestream`.
 

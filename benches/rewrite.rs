@@ -6,6 +6,8 @@
 //!   [`ImageMapper`], in [`RewriteMode::Fixed`] and [`RewriteMode::Oc`]; and
 //!   the full per-file [`OperatorTransform`] (pullspecs, then
 //!   `0.0.1-snapshot` versions). Throughput in manifest bytes.
+//! - `rewrite_setup`: building those 201 transforms (and the mappers alone)
+//!   from the operators' `image-references`. Throughput in operators.
 //! - `rewrite_scaling/repos`: one 256 KiB file with the same bytes and the
 //!   same number of references, against 1, 10, 100 and 1000 source
 //!   repositories. Time must not depend on the number of repositories.
@@ -63,6 +65,36 @@ fn stream200(c: &mut Criterion) {
                 for data in files {
                     black_box(t.apply(data).expect("known versions"));
                 }
+            }
+        })
+    });
+    g.finish();
+
+    // The per-operator setup the payload phase pays before rewriting:
+    // parse `image-references`, resolve targets, build the automaton and
+    // the version table.
+    let mut g = c.benchmark_group("rewrite_setup");
+    g.throughput(Throughput::Elements(ops.len() as u64));
+    let irs: Vec<(&str, &[u8])> = ops
+        .iter()
+        .map(|op| (op.tag.as_str(), op.image_references.as_ref().expect("image-references").data.as_slice()))
+        .collect();
+    g.bench_function(BenchmarkId::new("stream200_operator_transforms", "fixed"), |b| {
+        b.iter(|| {
+            for (tag, ir) in &irs {
+                black_box(
+                    OperatorTransform::from_image_references(tag, ir, &release, false, RewriteMode::Fixed)
+                        .expect("fixture image-references resolve"),
+                );
+            }
+        })
+    });
+    let refs: Vec<(&str, Vec<ImageReference>)> =
+        ops.iter().map(|op| (op.tag.as_str(), common::references(op, &release))).collect();
+    g.bench_function(BenchmarkId::new("stream200_image_mappers", "fixed"), |b| {
+        b.iter(|| {
+            for (tag, refs) in &refs {
+                black_box(ImageMapper::new(tag, refs, RewriteMode::Fixed).expect("unique sources"));
             }
         })
     });
