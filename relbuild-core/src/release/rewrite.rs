@@ -89,7 +89,10 @@ impl ImageMapper {
             return Ok(Self { ac: None, targets: Vec::new(), shorter: Vec::new(), lens: Vec::new(), mode });
         }
         let sources: Vec<&str> = references.iter().map(|r| r.source.as_str()).collect();
+        // A contiguous NFA: an operator names a handful of sources, and a DFA
+        // costs more to build than it saves on a few KiB of manifests.
         let ac = AhoCorasick::builder()
+            .kind(Some(aho_corasick::AhoCorasickKind::ContiguousNFA))
             .match_kind(MatchKind::LeftmostLongest)
             .build(&sources)
             .expect("because a few hundred literal patterns always fit the automaton");
@@ -254,8 +257,14 @@ pub struct VersionMapper {
     release: Option<String>,
     versions: BTreeMap<String, String>,
     tags_by_name: BTreeMap<String, Vec<String>>,
-    re: regex::bytes::Regex,
 }
+
+/// oc's `(\W|^)0\.0\.1-snapshot([a-z0-9\-]*)`, ASCII like Go's. Compiled
+/// once: building it per operator cost more than rewriting all its files.
+static SNAPSHOT_RE: std::sync::LazyLock<regex::bytes::Regex> = std::sync::LazyLock::new(|| {
+    regex::bytes::Regex::new(r"(?-u:(\W|^)0\.0\.1-snapshot([a-z0-9\-]*))")
+        .expect("because the pattern is a valid constant")
+});
 
 impl VersionMapper {
     /// A mapper for `release_name` with a version table.
@@ -264,13 +273,7 @@ impl VersionMapper {
         versions: BTreeMap<String, String>,
         tags_by_name: BTreeMap<String, Vec<String>>,
     ) -> Self {
-        Self {
-            release: super::metadata::snapshot_version(release_name),
-            versions,
-            tags_by_name,
-            re: regex::bytes::Regex::new(r"(?-u:(\W|^)0\.0\.1-snapshot([a-z0-9\-]*))")
-                .expect("because the pattern is a valid constant"),
-        }
+        Self { release: super::metadata::snapshot_version(release_name), versions, tags_by_name }
     }
 
     /// `NewSimpleVersionsMapper`, for operators without image-references:
@@ -285,7 +288,7 @@ impl VersionMapper {
         let mut last = 0;
         let mut missing = Vec::new();
         let mut conflicts = Vec::new();
-        for caps in self.re.captures_iter(data) {
+        for caps in SNAPSHOT_RE.captures_iter(data) {
             let (Some(all), Some(prefix), Some(key)) = (caps.get(0), caps.get(1), caps.get(2)) else {
                 continue;
             };
