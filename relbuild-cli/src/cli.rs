@@ -163,6 +163,17 @@ pub(crate) enum RewriteArg {
     Oc,
 }
 
+/// What `relbuild new` does with lint findings on the payload it built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LintArg {
+    /// Do not lint.
+    Off,
+    /// Print every finding as a warning and build anyway (the default).
+    Warn,
+    /// Refuse to write or push a payload with lint errors.
+    Error,
+}
+
 /// `relbuild new`: exactly one source (or only mappings), one or more outputs.
 #[derive(Debug, Args)]
 pub(crate) struct NewArgs {
@@ -219,6 +230,11 @@ pub(crate) struct NewArgs {
     /// Pullspec rewriting rules.
     #[arg(long, value_enum, default_value_t = RewriteArg::Fixed)]
     pub(crate) rewrite: RewriteArg,
+    /// Check the built payload as `relbuild lint` does, before anything is
+    /// written or pushed: `warn` reports findings, `error` also refuses a
+    /// payload with errors.
+    #[arg(long, value_enum, default_value_t = LintArg::Warn, value_name = "MODE")]
+    pub(crate) lint: LintArg,
 
     /// The image to append the payload layer to. Default: the input's `--to-image-base-tag` image.
     #[arg(long, value_name = "PULLSPEC")]

@@ -9,8 +9,8 @@ use relbuild_core::Digest;
 use relbuild_core::image::{ImageIndex, Manifest, MediaType, Platform, RawManifest, Reference};
 use relbuild_core::registry::{Client, ClientOptions, RetryPolicy};
 use relbuild_core::release::{
-    Mapping, NewContext, NewOptions, NewOutcome, OutputOptions, ReferenceMode, RewriteMode, Source, assemble_stream,
-    new_release,
+    LintMode, Mapping, NewContext, NewOptions, NewOutcome, OutputOptions, ReferenceMode, RewriteMode, Source,
+    assemble_stream, new_release,
 };
 use relbuild_core::{Descriptor, NoReporter};
 use relbuild_testdata::fixture::{FileKind, FixtureFile, FixtureImage, MTIME, Role, StreamSpec, stream_images};
@@ -439,6 +439,60 @@ async fn include_and_exclude() {
     let names: Vec<&str> = out.release.spec.tags.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["cluster-monitoring-operator", "cluster-version-operator", "prometheus", "unreferenced-thing"]);
     assert!(out.pruned.is_empty());
+    assert!(out.digest.is_some());
+}
+
+/// `--lint=error` refuses a payload with a lint error and pushes nothing;
+/// `--lint=warn` (the default) pushes it and reports the findings;
+/// `--lint=off` reports none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lint_modes() {
+    let fx = Fx::new().await;
+    // Has kind and apiVersion (so the manifest check passes) but no metadata.name.
+    let bad = operator_image(
+        "bad-operator",
+        vec![file(
+            "manifests/01_cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  annotations:\n    include.release.openshift.io/self-managed-high-availability: \"true\"\n",
+        )],
+    );
+    let bad = fx.push(&bad).await;
+    let mut c = ctx(fx.is_file(ReferenceMode::Public));
+    c.mappings.push(mapping("bad-operator", &bad));
+    let repo = fx.repo("ocp/release-lint");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let options = |lint| NewOptions {
+        lint,
+        output: OutputOptions {
+            to_image: Some(repo.clone()),
+            to_dir: Some(tmp.path().join("dir")),
+            ..OutputOptions::default()
+        },
+        ..named("4.99.0")
+    };
+    let want = "lint[missing-name] 0000_50_bad-operator_01_cm.yaml: document 0 has no `metadata.name`";
+
+    let err = fx.build(&c, &options(LintMode::Error)).await.expect_err("refused");
+    let msg = chain(&err);
+    assert!(msg.starts_with("the payload has 1 lint error; nothing was written or pushed:\n"), "{msg}");
+    assert!(msg.contains(want), "{msg}");
+    let (status, _) = fx.get("/v2/ocp/release-lint/manifests/4.99.0");
+    assert_eq!(status, 404, "nothing pushed");
+    assert!(!tmp.path().join("dir").exists(), "nothing written");
+
+    let out = fx.build(&c, &options(LintMode::Warn)).await.expect("warns and builds");
+    assert!(out.warnings.iter().any(|w| w == want), "{:#?}", out.warnings);
+    assert!(out.pushed.is_some());
+    let (status, _) = fx.get("/v2/ocp/release-lint/manifests/4.99.0");
+    assert_eq!(status, 200, "pushed");
+    assert_eq!(NewOptions::default().lint, LintMode::Warn);
+
+    let out = fx.build(&c, &NewOptions { to_image_base: None, ..options(LintMode::Off) }).await.expect("builds");
+    assert!(!out.warnings.iter().any(|w| w.starts_with("lint[")), "{:#?}", out.warnings);
+
+    // Without the bad operator, --lint=error builds (warnings only).
+    let options = NewOptions { lint: LintMode::Error, ..named("4.99.0") };
+    let out = fx.build(&ctx(fx.is_file(ReferenceMode::Public)), &options).await.expect("no lint errors");
     assert!(out.digest.is_some());
 }
 
