@@ -67,6 +67,11 @@ pub(crate) struct InfoArgs {
     /// Fetch every image's manifest and check it has the digest the release names.
     #[arg(long, group = "view")]
     pub(crate) verify: bool,
+    /// Print each platform of a manifest-list release with its image digest
+    /// (`linux/amd64 sha256:…`, one a line); a single image prints its own.
+    /// `-o json` always lists them, as `platforms`.
+    #[arg(long, group = "view", conflicts_with = "output")]
+    pub(crate) show_platforms: bool,
     /// Print the pull spec of one image of the release.
     #[arg(long, value_name = "TAG", conflicts_with = "output")]
     pub(crate) image_for: Option<String>,
