@@ -447,7 +447,7 @@ impl Error {
             _ => return None,
         };
         match inner {
-            crate::Error::Registry(e) => Some(e),
+            crate::Error::Registry(e) => Some(e.as_ref()),
             crate::Error::Release(e) => e.registry_error(),
             _ => None,
         }
