@@ -67,6 +67,11 @@ pub(crate) struct InfoArgs {
     /// Fetch every image's manifest and check it has the digest the release names.
     #[arg(long, group = "view")]
     pub(crate) verify: bool,
+    /// Print each platform of a manifest-list release with its image digest
+    /// (`linux/amd64 sha256:…`, one a line); a single image prints its own.
+    /// `-o json` always lists them, as `platforms`.
+    #[arg(long, group = "view", conflicts_with = "output")]
+    pub(crate) show_platforms: bool,
     /// Print the pull spec of one image of the release.
     #[arg(long, value_name = "TAG", conflicts_with = "output")]
     pub(crate) image_for: Option<String>,
@@ -163,6 +168,17 @@ pub(crate) enum RewriteArg {
     Oc,
 }
 
+/// What `relbuild new` does with lint findings on the payload it built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum LintArg {
+    /// Do not lint.
+    Off,
+    /// Print every finding as a warning and build anyway (the default).
+    Warn,
+    /// Refuse to write or push a payload with lint errors.
+    Error,
+}
+
 /// `relbuild new`: exactly one source (or only mappings), one or more outputs.
 #[derive(Debug, Args)]
 pub(crate) struct NewArgs {
@@ -219,6 +235,11 @@ pub(crate) struct NewArgs {
     /// Pullspec rewriting rules.
     #[arg(long, value_enum, default_value_t = RewriteArg::Fixed)]
     pub(crate) rewrite: RewriteArg,
+    /// Check the built payload as `relbuild lint` does, before anything is
+    /// written or pushed: `warn` reports findings, `error` also refuses a
+    /// payload with errors.
+    #[arg(long, value_enum, default_value_t = LintArg::Warn, value_name = "MODE")]
+    pub(crate) lint: LintArg,
 
     /// The image to append the payload layer to. Default: the input's `--to-image-base-tag` image.
     #[arg(long, value_name = "PULLSPEC")]

@@ -7,10 +7,12 @@
 //! - [`auth`]: an htpasswd (basic auth) registry and auth-file writing.
 //! - [`fixture`]: the synthetic release stream (images and their files).
 //! - [`generate`]: builds those images and pushes them; writes the ImageStream.
+//! - [`golden`]: the golden vector `golden/oc-n3` loaded into a registry.
 
 pub mod auth;
 pub mod fixture;
 pub mod generate;
+pub mod golden;
 pub mod proxy;
 pub mod registry;
 mod serve;

@@ -34,7 +34,14 @@ pub struct TestRegistry {
     port: u16,
     tls: bool,
     dir: tempfile::TempDir,
+    /// For [`TestRegistry::start_on_port`]: the exclusive lock on the port,
+    /// released (after the registry is stopped) when the handle drops.
+    _port_lock: Option<std::fs::File>,
 }
+
+/// How long [`TestRegistry::start_on_port`] waits for a fixed port that is
+/// still in use once the lock is held (a registry of another process shutting down).
+const PORT_BUSY_WAIT: Duration = Duration::from_secs(10);
 
 /// Reserves a free loopback port by binding and releasing it.
 pub fn free_port() -> Result<u16> {
@@ -52,7 +59,7 @@ impl TestRegistry {
     pub fn start_with(cfg: RegistryConfig) -> Result<Self> {
         let mut last = None;
         for _ in 0..5 {
-            match Self::try_start(&cfg) {
+            match Self::try_start(&cfg, None) {
                 Ok(r) => return Ok(r),
                 Err(e) => last = Some(e),
             }
@@ -60,9 +67,48 @@ impl TestRegistry {
         Err(last.expect("tried at least once"))
     }
 
-    fn try_start(cfg: &RegistryConfig) -> Result<Self> {
+    /// Starts an anonymous, plain-HTTP registry on `127.0.0.1:port`, for
+    /// data whose pullspecs name a fixed address (the golden vector's
+    /// `127.0.0.1:5000`).
+    ///
+    /// Tests wanting the same port serialise on an exclusive lock on the
+    /// file `relbuild-registry-port-<port>.lock` in the system temporary
+    /// directory, held until the handle drops, so concurrent test binaries
+    /// (and threads) take turns. If the port is still taken by something
+    /// else after the lock is held, this waits a few seconds and then fails
+    /// saying so.
+    pub fn start_on_port(port: u16) -> Result<Self> {
+        Self::start_on_port_within(port, PORT_BUSY_WAIT)
+    }
+
+    fn start_on_port_within(port: u16, wait: Duration) -> Result<Self> {
+        let path = std::env::temp_dir().join(format!("relbuild-registry-port-{port}.lock"));
+        let lock = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .with_context(|| format!("opening the port lock file `{}`", path.display()))?;
+        lock.lock().with_context(|| format!("locking `{}`", path.display()))?;
+        let deadline = Instant::now() + wait;
+        while let Err(e) = TcpListener::bind(("127.0.0.1", port)) {
+            if Instant::now() >= deadline {
+                bail!(
+                    "127.0.0.1:{port} is in use by another process ({e}); a test needs a registry on exactly \
+                     that address because its data names it: stop whatever listens there and run again"
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Self::try_start(&RegistryConfig::default(), Some((port, lock)))
+    }
+
+    fn try_start(cfg: &RegistryConfig, fixed: Option<(u16, std::fs::File)>) -> Result<Self> {
         let dir = tempfile::Builder::new().prefix("relbuild-registry-").tempdir()?;
-        let port = free_port()?;
+        let (port, port_lock) = match fixed {
+            Some((p, lock)) => (p, Some(lock)),
+            None => (free_port()?, None),
+        };
         let storage = dir.path().join("storage");
         std::fs::create_dir_all(&storage)?;
         let mut yaml = format!(
@@ -95,7 +141,7 @@ impl TestRegistry {
             .with_context(|| {
                 format!("starting `{}` (install Debian's docker-registry package)", registry_bin().display())
             })?;
-        let mut reg = Self { child, port, tls: cfg.tls, dir };
+        let mut reg = Self { child, port, tls: cfg.tls, dir, _port_lock: port_lock };
         reg.wait_ready()?;
         Ok(reg)
     }
@@ -184,6 +230,28 @@ pub fn skopeo_inspect_raw(reference: &str) -> Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_port_is_exclusive() {
+        let port = free_port().expect("port");
+        let reg = TestRegistry::start_on_port(port).expect("starts");
+        assert_eq!(reg.host(), format!("127.0.0.1:{port}"));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let waiter = std::thread::spawn(move || {
+            let second = TestRegistry::start_on_port(port);
+            tx.send(()).expect("sends");
+            second.map(|r| r.port())
+        });
+        assert!(rx.recv_timeout(Duration::from_millis(500)).is_err(), "the second waits for the lock");
+        drop(reg);
+        assert_eq!(waiter.join().expect("joins").expect("starts after the first stopped"), port);
+
+        // A port held by something else: a clear error, after waiting.
+        let other = TcpListener::bind("127.0.0.1:0").expect("binds");
+        let busy = other.local_addr().expect("addr").port();
+        let err = TestRegistry::start_on_port_within(busy, Duration::from_millis(300)).expect_err("busy").to_string();
+        assert!(err.contains(&format!("127.0.0.1:{busy} is in use by another process")), "{err}");
+    }
 
     #[test]
     fn starts_answers_and_stops() {

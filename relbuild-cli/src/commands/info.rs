@@ -58,6 +58,7 @@ pub(crate) async fn run(args: &InfoArgs, _global: &GlobalArgs) -> Result<ExitCod
         }
         Some(o) => bail!("`-o {o}`: use one of `json`, `name`, `pullspec`, `digest`"),
         None if args.contents => info::write_contents(&mut out, &info)?,
+        None if args.show_platforms => info::write_platforms(&mut out, &info)?,
         None => {
             let columns = if args.pullspecs {
                 ImageColumns::PullSpec

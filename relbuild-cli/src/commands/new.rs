@@ -7,12 +7,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use relbuild_core::release::{
-    Mapping, NewContext, NewOptions, OutputOptions, ReferenceMode, RewriteMode, Source, assemble_stream, new_release,
-    parse_mapping_file,
+    LintMode, Mapping, NewContext, NewOptions, OutputOptions, ReferenceMode, RewriteMode, Source, assemble_stream,
+    new_release, parse_mapping_file,
 };
 use relbuild_core::store::Cache;
 
-use crate::cli::{GlobalArgs, NewArgs, RewriteArg};
+use crate::cli::{GlobalArgs, LintArg, NewArgs, RewriteArg};
 use crate::printer;
 use crate::reporter::BarReporter;
 
@@ -124,6 +124,11 @@ fn options(args: &NewArgs) -> Result<NewOptions> {
             dry_run: args.dry_run,
         },
         cache,
+        lint: match args.lint {
+            LintArg::Off => LintMode::Off,
+            LintArg::Warn => LintMode::Warn,
+            LintArg::Error => LintMode::Error,
+        },
         ..NewOptions::default()
     })
 }

@@ -10,7 +10,8 @@
 //! 3. validate the manifests, prune unreferenced tags (also honouring the
 //!    base image's own `image-references`, openshift/oc#2287);
 //! 4. write the `release-manifests/` layer on a blocking thread
-//!    (tar → sha256 → gzip → sha256 → temporary file);
+//!    (tar → sha256 → gzip → sha256 → temporary file), then lint it
+//!    ([`NewOptions::lint`]: warn, or refuse the build on errors);
 //! 5. append it to the base image (one image per architecture of a base
 //!    manifest list), editing the config as oc does;
 //! 6. write the outputs; a push sends every blob first and the manifest
@@ -29,6 +30,7 @@ use futures_util::StreamExt as _;
 
 use super::config::{DockerImageConfig, ReleaseConfigEdit};
 use super::inspect::{self, Fetcher, LABEL_OPERATOR, tag_annotations};
+use super::lint::{self, LintMode};
 use super::metadata::{self, CincinnatiMetadata, parse_metadata_flag};
 use super::naming::Collision;
 use super::output::{self, Payload, ReleaseImage};
@@ -43,6 +45,10 @@ use crate::image::{
 use crate::layer::{ExtractOptions, LayerInfo};
 use crate::progress::Reporter;
 use crate::registry::Client;
+
+/// How many lint warnings `new_release` reports one by one; beyond them
+/// they are summarised per code. Lint errors are always reported in full.
+pub const LINT_WARNINGS_SHOWN: usize = 20;
 
 /// The required inputs of [`new_release`].
 #[derive(Debug, Clone)]
@@ -99,6 +105,9 @@ pub struct NewOptions {
     pub work_dir: Option<PathBuf>,
     /// The content-addressed cache of inputs (`--cache-dir`); `None` is `--no-cache`.
     pub cache: Option<crate::store::Cache>,
+    /// `--lint`: check the payload built, before anything is written or
+    /// pushed (default [`LintMode::Warn`]).
+    pub lint: LintMode,
 }
 
 impl Default for NewOptions {
@@ -124,6 +133,7 @@ impl Default for NewOptions {
             creator: concat!("relbuild/", env!("CARGO_PKG_VERSION")).to_owned(),
             work_dir: None,
             cache: None,
+            lint: LintMode::Warn,
         }
     }
 }
@@ -635,17 +645,22 @@ async fn build_images(
 }
 
 /// The base image tag names of its own `/manifests/image-references`
-/// (openshift/oc#2287), read from the top layer for the manifests platform.
-async fn base_references(fetcher: &Fetcher, base: &Reference, options: &NewOptions) -> Result<Vec<String>, Error> {
+/// (openshift/oc#2287), read from the top layer for the manifests platform,
+/// and whether that layer has `/manifests` at all.
+async fn base_references(
+    fetcher: &Fetcher,
+    base: &Reference,
+    options: &NewOptions,
+) -> Result<(Vec<String>, bool), Error> {
     let wrap = |e: crate::Error| Error::BaseImage { reference: base.to_string(), source: Box::new(e) };
     let img = fetcher.fetch_image(base).await.map_err(wrap)?;
-    let Some(top) = img.top_layer() else { return Ok(Vec::new()) };
+    let Some(top) = img.top_layer() else { return Ok((Vec::new(), false)) };
     let caps = options.extract.clone().top_level_only(true);
     let extracted =
         fetcher.extract(&img.reference, std::slice::from_ref(top), "manifests", caps).await.map_err(wrap)?;
     match extracted.get("image-references") {
-        Some(f) => referenced_tags(&base.to_string(), &f.data),
-        None => Ok(Vec::new()),
+        Some(f) => Ok((referenced_tags(&base.to_string(), &f.data)?, true)),
+        None => Ok((Vec::new(), extracted.found)),
     }
 }
 
@@ -748,13 +763,21 @@ pub async fn new_release(
     }
 
     // Pruning, honouring the base image's own image-references.
-    let base_refs = match &base {
-        Some((_, true)) if let Some(op) = operators.iter().find(|o| &o.tag == base_tag) => match &op.image_references {
-            Some(ir) => referenced_tags(&op.tag, &ir.data)?,
-            None => Vec::new(),
-        },
-        Some((r, _)) if !from_dir => base_references(&fetcher, r, options).await?,
-        _ => Vec::new(),
+    // Whether the base has `/manifests` is known when it is an operator we
+    // extracted, or when its top layer has them; otherwise lint does not check.
+    let (base_refs, base_has_manifests) = match &base {
+        Some((_, true)) if let Some(op) = operators.iter().find(|o| &o.tag == base_tag) => {
+            let refs = match &op.image_references {
+                Some(ir) => referenced_tags(&op.tag, &ir.data)?,
+                None => Vec::new(),
+            };
+            (refs, Some(true))
+        }
+        Some((r, _)) if !from_dir => {
+            let (refs, found) = base_references(&fetcher, r, options).await?;
+            (refs, found.then_some(true))
+        }
+        _ => (Vec::new(), None),
     };
     let mut always = options.include.clone();
     always.push(base_tag.clone());
@@ -772,6 +795,24 @@ pub async fn new_release(
     .await?;
     for c in &summary.collisions {
         warn(&mut warnings, format!("file name collision: {c}"));
+    }
+    if options.lint != LintMode::Off {
+        let gz = file.to_path_buf();
+        let files = inspect::join(tokio::task::spawn_blocking(move || output::payload_files(&gz))).await?;
+        let files: Vec<(String, Vec<u8>)> = files.into_iter().map(|f| (f.name, f.data)).collect();
+        let findings = lint::lint(&files, base_has_manifests);
+        let errors: Vec<String> =
+            findings.iter().filter(|f| f.severity == lint::Severity::Error).map(lint::finding_line).collect();
+        if options.lint == LintMode::Error && !errors.is_empty() {
+            return Err(Error::Lint { findings: errors }.into());
+        }
+        let shown: Vec<lint::Finding> = match options.lint {
+            LintMode::Error => findings.into_iter().filter(|f| f.severity != lint::Severity::Error).collect(),
+            _ => findings,
+        };
+        for line in lint::summary_lines(&shown, LINT_WARNINGS_SHOWN) {
+            warn(&mut warnings, line);
+        }
     }
     let reused = match (&plan.input, plan.canonical) {
         (Some(i), true) => i

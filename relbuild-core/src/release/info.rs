@@ -103,6 +103,18 @@ pub struct ReleaseImageData {
     /// The files of `release-manifests/` in the last layer: name relative
     /// to `release-manifests/` → bytes, in tar order.
     pub files: Vec<(String, Vec<u8>)>,
+    /// For a manifest-list release: every platform's image, in list order
+    /// (empty for a single image).
+    pub platforms: Vec<PlatformDigest>,
+}
+
+/// One image of a manifest-list release.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PlatformDigest {
+    /// `os/architecture[/variant]`.
+    pub platform: String,
+    /// The per-platform manifest digest.
+    pub digest: Digest,
 }
 
 /// `release-manifests/release-metadata` as read back (oc's info-side
@@ -332,6 +344,9 @@ pub struct ReleaseInfo {
     /// The `Pull From:` line: `<repository>@<digest or list digest>` by
     /// default; a mirror or local serve may replace it.
     pub pull_from: String,
+    /// For a manifest-list release, every platform's image (see
+    /// [`write_platforms`]); empty for a single image.
+    pub platforms: Vec<PlatformDigest>,
 }
 
 /// Whether a file name is loaded as a manifest (`hasManifestExtension`).
@@ -398,6 +413,7 @@ impl ReleaseInfo {
             unknown_files,
             warnings,
             pull_from,
+            platforms: data.platforms,
         })
     }
 
@@ -672,6 +688,10 @@ struct InfoJson<'a> {
     versions_tags: Option<&'a BTreeMap<String, String>>,
     images: Option<&'a BTreeMap<String, serde_json::Value>>,
     warnings: Option<&'a [String]>,
+    /// Our addition (oc has no such key): a manifest-list release's
+    /// per-platform digests; absent for a single image.
+    #[serde(skip_serializing_if = "<[PlatformDigest]>::is_empty")]
+    platforms: &'a [PlatformDigest],
 }
 
 fn non_empty<K, V>(m: &BTreeMap<K, V>) -> Option<&BTreeMap<K, V>> {
@@ -693,11 +713,30 @@ impl<'a> From<&'a ReleaseInfo> for InfoJson<'a> {
             versions_tags: non_empty(&info.component_versions.tags),
             images: info.images.as_ref(),
             warnings: (!info.warnings.is_empty()).then_some(info.warnings.as_slice()),
+            platforms: &info.platforms,
         }
     }
 }
 
-/// `-o json`: `json.MarshalIndent(info, "", "  ")` and a newline.
+/// `--show-platforms` (our addition): one `<os/arch> <digest>` line per
+/// image of a manifest-list release, in list order; for a single image, its
+/// platform (from the config) and its manifest digest.
+pub fn write_platforms(out: &mut impl Write, info: &ReleaseInfo) -> Result<(), Error> {
+    if info.platforms.is_empty() {
+        let (os, arch) = info.config.as_ref().map_or(("", ""), |c| (c.os.as_str(), c.architecture.as_str()));
+        let os = if os.is_empty() { "unknown" } else { os };
+        let arch = if arch.is_empty() { "unknown" } else { arch };
+        writeln!(out, "{os}/{arch} {}", info.digest)?;
+    }
+    for p in &info.platforms {
+        writeln!(out, "{} {}", p.platform, p.digest)?;
+    }
+    Ok(())
+}
+
+/// `-o json`: `json.MarshalIndent(info, "", "  ")` and a newline. For a
+/// manifest-list release a `platforms` array (`[{"platform": "linux/amd64",
+/// "digest": "sha256:…"}, …]`, our addition) follows oc's keys.
 pub fn write_json(out: &mut impl Write, info: &ReleaseInfo) -> Result<(), Error> {
     let data = crate::image::gojson::to_vec_indent(&InfoJson::from(info), "  ")
         .map_err(|source| Error::Serialize { what: "release info", source })?;

@@ -36,6 +36,7 @@ pub mod source;
 pub use build::{NewContext, NewOptions, NewOutcome, OutputOptions, assemble_stream, new_release};
 pub use config::{DockerImageConfig, ReleaseConfigEdit};
 pub use imagestream::{ImageStream, ReferenceMode, ResolvedTag, TagReference};
+pub use lint::LintMode;
 pub use metadata::CincinnatiMetadata;
 pub use naming::{Collision, PayloadNamer};
 pub use output::ReleaseImage;
@@ -370,6 +371,18 @@ pub enum Error {
         /// The value.
         reference: String,
     },
+    /// `--lint=error` and the built payload has lint errors (nothing was
+    /// written or pushed).
+    #[error(
+        "the payload has {} lint error{}; nothing was written or pushed:\n{}",
+        .findings.len(),
+        if .findings.len() == 1 { "" } else { "s" },
+        .findings.join("\n")
+    )]
+    Lint {
+        /// One `lint[code] file: message` line per error.
+        findings: Vec<String>,
+    },
     /// `--to-signature` without `--to-image`.
     #[error("--to-signature requires --to-image")]
     SignatureNeedsImage,
@@ -434,7 +447,7 @@ impl Error {
             _ => return None,
         };
         match inner {
-            crate::Error::Registry(e) => Some(e),
+            crate::Error::Registry(e) => Some(e.as_ref()),
             crate::Error::Release(e) => e.registry_error(),
             _ => None,
         }

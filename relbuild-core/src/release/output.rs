@@ -138,6 +138,14 @@ pub async fn push_release(
 /// mtime). The files are written to a temporary directory first; a new
 /// `dir` is renamed into place, an existing one receives each file by rename.
 pub fn write_dir(dir: &Path, payload_gz: &Path) -> Result<usize, Error> {
+    let files = payload_files(payload_gz)?;
+    write_tree(dir, &files)?;
+    Ok(files.len())
+}
+
+/// Every regular file directly under `release-manifests/` of the gzipped
+/// payload layer at `payload_gz`, in tar order.
+pub fn payload_files(payload_gz: &Path) -> Result<Vec<TreeFile>, Error> {
     let file =
         std::fs::File::open(payload_gz).map_err(|source| Error::Output { path: payload_gz.to_path_buf(), source })?;
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(io::BufReader::new(file)));
@@ -158,8 +166,7 @@ pub fn write_dir(dir: &Path, payload_gz: &Path) -> Result<usize, Error> {
         entry.read_to_end(&mut data).map_err(bad)?;
         files.push(TreeFile { name: name.to_owned(), data, mtime: Some(mtime) });
     }
-    write_tree(dir, &files)?;
-    Ok(files.len())
+    Ok(files)
 }
 
 /// A file for [`write_tree`].

@@ -9,9 +9,9 @@
 
 use tokio_util::io::SyncIoBridge;
 
-use crate::image::{Descriptor, Digest, ImageManifest, Manifest, RawManifest};
+use crate::image::{Descriptor, Digest, ImageIndex, ImageManifest, Manifest, RawManifest};
 use crate::layer::{self, Compression, ExtractOptions, Extracted, Extractor};
-use crate::release::info::ReleaseImageData;
+use crate::release::info::{PlatformDigest, ReleaseImageData};
 use crate::transfer::{self, ImageSource};
 
 /// The directory in a release image that holds the payload.
@@ -162,8 +162,25 @@ pub async fn read_release(source: &ImageSource, shown: &str, options: &ReadOptio
         list_digest: list.as_ref().map(|l| l.digest().clone()),
         config: config.to_vec(),
         files: extracted.files.into_iter().map(|f| (f.path, f.data)).collect(),
+        platforms: match list.as_ref().map(RawManifest::parse).transpose().map_err(img_err)? {
+            Some(Manifest::Index(index)) => platforms(&index),
+            _ => Vec::new(),
+        },
     };
     Ok(LoadedRelease { data, manifest, image, list, payload_layer })
+}
+
+/// The images of a manifest list, in list order; entries without a
+/// platform or for `unknown` (build attestations) are not images to run.
+fn platforms(index: &ImageIndex) -> Vec<PlatformDigest> {
+    index
+        .manifests
+        .iter()
+        .filter_map(|d| {
+            let p = d.platform.as_ref().filter(|p| p.os != "unknown")?;
+            Some(PlatformDigest { platform: p.to_os_arch(), digest: d.digest.clone() })
+        })
+        .collect()
 }
 
 /// Extracts `prefix` from one layer blob, streaming: the blob is

@@ -9,8 +9,8 @@ use relbuild_core::Digest;
 use relbuild_core::image::{ImageIndex, Manifest, MediaType, Platform, RawManifest, Reference};
 use relbuild_core::registry::{Client, ClientOptions, RetryPolicy};
 use relbuild_core::release::{
-    Mapping, NewContext, NewOptions, NewOutcome, OutputOptions, ReferenceMode, RewriteMode, Source, assemble_stream,
-    new_release,
+    LintMode, Mapping, NewContext, NewOptions, NewOutcome, OutputOptions, ReferenceMode, RewriteMode, Source,
+    assemble_stream, new_release,
 };
 use relbuild_core::{Descriptor, NoReporter};
 use relbuild_testdata::fixture::{FileKind, FixtureFile, FixtureImage, MTIME, Role, StreamSpec, stream_images};
@@ -442,6 +442,60 @@ async fn include_and_exclude() {
     assert!(out.digest.is_some());
 }
 
+/// `--lint=error` refuses a payload with a lint error and pushes nothing;
+/// `--lint=warn` (the default) pushes it and reports the findings;
+/// `--lint=off` reports none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lint_modes() {
+    let fx = Fx::new().await;
+    // Has kind and apiVersion (so the manifest check passes) but no metadata.name.
+    let bad = operator_image(
+        "bad-operator",
+        vec![file(
+            "manifests/01_cm.yaml",
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  annotations:\n    include.release.openshift.io/self-managed-high-availability: \"true\"\n",
+        )],
+    );
+    let bad = fx.push(&bad).await;
+    let mut c = ctx(fx.is_file(ReferenceMode::Public));
+    c.mappings.push(mapping("bad-operator", &bad));
+    let repo = fx.repo("ocp/release-lint");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let options = |lint| NewOptions {
+        lint,
+        output: OutputOptions {
+            to_image: Some(repo.clone()),
+            to_dir: Some(tmp.path().join("dir")),
+            ..OutputOptions::default()
+        },
+        ..named("4.99.0")
+    };
+    let want = "lint[missing-name] 0000_50_bad-operator_01_cm.yaml: document 0 has no `metadata.name`";
+
+    let err = fx.build(&c, &options(LintMode::Error)).await.expect_err("refused");
+    let msg = chain(&err);
+    assert!(msg.starts_with("the payload has 1 lint error; nothing was written or pushed:\n"), "{msg}");
+    assert!(msg.contains(want), "{msg}");
+    let (status, _) = fx.get("/v2/ocp/release-lint/manifests/4.99.0");
+    assert_eq!(status, 404, "nothing pushed");
+    assert!(!tmp.path().join("dir").exists(), "nothing written");
+
+    let out = fx.build(&c, &options(LintMode::Warn)).await.expect("warns and builds");
+    assert!(out.warnings.iter().any(|w| w == want), "{:#?}", out.warnings);
+    assert!(out.pushed.is_some());
+    let (status, _) = fx.get("/v2/ocp/release-lint/manifests/4.99.0");
+    assert_eq!(status, 200, "pushed");
+    assert_eq!(NewOptions::default().lint, LintMode::Warn);
+
+    let out = fx.build(&c, &NewOptions { to_image_base: None, ..options(LintMode::Off) }).await.expect("builds");
+    assert!(!out.warnings.iter().any(|w| w.starts_with("lint[")), "{:#?}", out.warnings);
+
+    // Without the bad operator, --lint=error builds (warnings only).
+    let options = NewOptions { lint: LintMode::Error, ..named("4.99.0") };
+    let out = fx.build(&ctx(fx.is_file(ReferenceMode::Public)), &options).await.expect("no lint errors");
+    assert!(out.digest.is_some());
+}
+
 /// The CVO fixture image with its config's architecture changed.
 fn with_arch(image: &BuiltImage, arch: &str) -> BuiltImage {
     let mut config: serde_json::Value = serde_json::from_slice(&image.config.1).expect("config");
@@ -454,9 +508,9 @@ fn with_arch(image: &BuiltImage, arch: &str) -> BuiltImage {
     BuiltImage { manifest, config: (desc, bytes), ..image.clone() }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn multi_arch_base() {
-    let fx = Fx::new().await;
+/// Pushes the CVO fixture image for amd64 and arm64 as a Docker manifest
+/// list `ocp/cvo-multi:latest`; returns it and the two images.
+async fn push_two_arch_cvo(fx: &Fx) -> (Reference, BuiltImage, BuiltImage) {
     let cvo = stream_images(&StreamSpec { operators: 0 })
         .into_iter()
         .find(|i| i.tag == "cluster-version-operator")
@@ -488,6 +542,13 @@ async fn multi_arch_base() {
     let list = RawManifest::from_manifest(&Manifest::Index(list)).expect("list");
     let base = base.with_tag("latest").expect("tag");
     fx.client.push_manifest(&base, &list).await.expect("list");
+    (base, amd, arm)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_arch_base() {
+    let fx = Fx::new().await;
+    let (base, _, arm) = push_two_arch_cvo(&fx).await;
 
     let repo = fx.repo("ocp/release-multi");
     let options = NewOptions {
@@ -520,6 +581,89 @@ async fn multi_arch_base() {
     assert!(out.list.is_none());
     assert_eq!(out.images.len(), 1);
     assert_eq!(&out.images[0].base_digest, arm.manifest.digest());
+}
+
+/// `info` of a multi-arch release: `multi (<os/arch>)`, the list digest,
+/// and the per-platform digests (`--show-platforms`, JSON `platforms`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn info_of_multi_arch_release() {
+    use relbuild_core::release::info::{self, ImageColumns, PlatformDigest, ReleaseInfo};
+    use relbuild_core::release::read::{ReadOptions, read_release};
+    use relbuild_core::transfer::{ImageLocation, ImageSource};
+
+    let fx = Fx::new().await;
+    let (base, _, _) = push_two_arch_cvo(&fx).await;
+    let repo = fx.repo("ocp/release-multi");
+    let options = NewOptions {
+        to_image_base: Some(base.to_string()),
+        output: OutputOptions { to_image: Some(repo.clone()), ..OutputOptions::default() },
+        ..named("4.99.0")
+    };
+    let out = fx.build(&ctx(fx.is_file(ReferenceMode::Public)), &options).await.expect("builds");
+    let list_digest = out.digest.clone().expect("digest");
+    let children: Vec<&Digest> = out.images.iter().map(|i| i.manifest.digest()).collect();
+
+    let load = |platform: &str| {
+        let spec = format!("{repo}:4.99.0");
+        let client = fx.client.clone();
+        let platform = platform.to_owned();
+        async move {
+            let location: ImageLocation = spec.parse().expect("location");
+            let source = ImageSource::open(&location, &client).await.expect("opens");
+            let mut options = ReadOptions::default();
+            options.platform = platform;
+            let loaded = read_release(&source, &spec, &options).await.expect("reads");
+            ReleaseInfo::read(loaded.data).expect("a release")
+        }
+    };
+    let render = |f: &dyn Fn(&mut Vec<u8>) -> Result<(), info::Error>| {
+        let mut out = Vec::new();
+        f(&mut out).expect("renders");
+        String::from_utf8(out).expect("utf8")
+    };
+
+    let amd = load("linux/amd64").await;
+    assert_eq!(amd.digest, *children[0]);
+    assert_eq!(amd.list_digest.as_ref(), Some(&list_digest));
+    assert_eq!(
+        amd.platforms,
+        [
+            PlatformDigest { platform: "linux/amd64".into(), digest: children[0].clone() },
+            PlatformDigest { platform: "linux/arm64".into(), digest: children[1].clone() },
+        ]
+    );
+    let text = render(&|o| info::write_describe(o, &amd, ImageColumns::Digest));
+    assert!(text.starts_with(&format!("Name:           4.99.0\nDigest:         {list_digest}\n")), "{text}");
+    assert!(text.contains("\nOS/Arch:        multi (linux/amd64)\n"), "{text}");
+    assert!(text.contains(&format!("\nPull From: {}@{list_digest}\n", fx.repo("ocp/release-multi"))), "{text}");
+    assert_eq!(
+        render(&|o| info::write_platforms(o, &amd)),
+        format!("linux/amd64 {}\nlinux/arm64 {}\n", children[0], children[1])
+    );
+    let json: serde_json::Value = serde_json::from_str(&render(&|o| info::write_json(o, &amd))).expect("JSON");
+    assert_eq!(json["listDigest"], list_digest.to_string());
+    assert_eq!(json["digest"], children[0].to_string());
+    assert_eq!(
+        json["platforms"],
+        serde_json::json!([
+            {"platform": "linux/amd64", "digest": children[0].to_string()},
+            {"platform": "linux/arm64", "digest": children[1].to_string()},
+        ])
+    );
+
+    let arm = load("linux/arm64").await;
+    assert_eq!(arm.digest, *children[1]);
+    assert_eq!(arm.platform(), "multi (linux/arm64)");
+
+    // A single-arch release: its own platform and digest; no `platforms` key.
+    let spec = format!("{repo}@{}", children[0]);
+    let source = ImageSource::open(&spec.parse::<ImageLocation>().expect("location"), &fx.client).await.expect("opens");
+    let single = ReleaseInfo::read(read_release(&source, &spec, &ReadOptions::default()).await.expect("reads").data)
+        .expect("a release");
+    assert_eq!(single.platform(), "linux/amd64");
+    assert_eq!(render(&|o| info::write_platforms(o, &single)), format!("linux/amd64 {}\n", children[0]));
+    let json: serde_json::Value = serde_json::from_str(&render(&|o| info::write_json(o, &single))).expect("JSON");
+    assert!(json.get("platforms").is_none(), "{json}");
 }
 
 /// A gzip layer whose one entry climbs out of the root.

@@ -39,6 +39,7 @@ fn load(case: &str) -> ReleaseInfo {
         list_digest: None,
         config: read(case, "config.json"),
         files,
+        platforms: Vec::new(),
     })
     .expect("golden release reads")
 }
@@ -191,6 +192,7 @@ fn read_errors() {
         list_digest: Some(format!("sha256:{}", "1".repeat(64)).parse().expect("digest")),
         config: Vec::new(),
         files: files.into_iter().map(|(n, c)| (n.to_owned(), c.as_bytes().to_vec())).collect(),
+        platforms: Vec::new(),
     };
     let err = ReleaseInfo::read(data(vec![("a.yaml", "{}")])).expect_err("no image-references");
     assert_eq!(err.to_string(), "release image did not contain an image-references file");

@@ -2,6 +2,7 @@
 
 mod build;
 mod golden;
+mod golden_registry;
 mod info;
 mod registry;
 mod store;
