@@ -7,10 +7,12 @@
 //! - [`auth`]: an htpasswd (basic auth) registry and auth-file writing.
 //! - [`fixture`]: the synthetic release stream (images and their files).
 //! - [`generate`]: builds those images and pushes them; writes the ImageStream.
+//! - [`hostile`]: images whose layers no honest writer produces (`..` entries).
 
 pub mod auth;
 pub mod fixture;
 pub mod generate;
+pub mod hostile;
 pub mod proxy;
 pub mod registry;
 mod serve;
