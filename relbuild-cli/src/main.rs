@@ -23,7 +23,12 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return printer::fail(&anyhow::Error::new(e).context("starting the async runtime")),
     };
-    match runtime.block_on(commands::run(cli)) {
+    let result = runtime.block_on(commands::run(cli));
+    // Not dropped: when a build fails, other operators' layer reads may still
+    // be running on blocking threads; shutting the runtime down under them
+    // makes their next timer registration panic. The process ends here anyway.
+    std::mem::forget(runtime);
+    match result {
         Ok(code) => code,
         Err(e) if printer::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => printer::fail(&e),

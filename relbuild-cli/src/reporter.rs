@@ -86,7 +86,8 @@ impl Reporter for BarReporter {
     }
 
     fn on_warning(&self, message: &str) {
-        // Warnings go through the log so `--quiet` and redirection behave.
-        self.multi.suspend(|| tracing::warn!("{message}"));
+        // Printed once, here, as they happen (the outcome's `warnings` repeat
+        // them for library callers); above the bars, even with `--quiet`.
+        self.multi.suspend(|| crate::printer::warn(message));
     }
 }

@@ -266,6 +266,61 @@ pub fn changed_operator(images: &[FixtureImage]) -> Result<FixtureImage, String>
     Ok(alt)
 }
 
+/// A one-layer operator image (labelled, no build labels) with these files.
+fn bad_operator(tag: &str, files: Vec<FixtureFile>) -> FixtureImage {
+    FixtureImage {
+        tag: tag.to_owned(),
+        role: Role::Operator,
+        labels: labels(&[(OPERATOR_LABEL, "true")]),
+        layers: vec![files],
+    }
+}
+
+const BAD_CONFIGMAP: &str = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bad\n";
+
+/// An operator whose `image-references` names one source repository for two
+/// tags (`prometheus` and `component-001`): a release build must refuse it.
+pub fn duplicate_source_operator() -> FixtureImage {
+    let src = upstream_repo("prometheus");
+    bad_operator(
+        "dup-source-operator",
+        vec![
+            dir("manifests", MTIME),
+            file("manifests/a.yaml", MTIME, BAD_CONFIGMAP),
+            file(
+                "manifests/image-references",
+                MTIME,
+                image_references(&[("prometheus", src.clone()), ("component-001", src)]),
+            ),
+        ],
+    )
+}
+
+/// An operator whose manifest asks for `0.0.1-snapshot-<component>` of a
+/// component no operand declares.
+pub fn unknown_snapshot_operator(component: &str) -> FixtureImage {
+    bad_operator(
+        "unknown-snapshot-operator",
+        vec![
+            dir("manifests", MTIME),
+            file("manifests/a.yaml", MTIME, format!("{BAD_CONFIGMAP}data:\n  v: 0.0.1-snapshot-{component}\n")),
+        ],
+    )
+}
+
+/// An image labelled as an operator that has no `/manifests` at all.
+pub fn operator_without_manifests() -> FixtureImage {
+    bad_operator("no-manifests-operator", vec![file("usr/bin/no-manifests", MTIME, "binary")])
+}
+
+/// An image shaped like a release payload (`release-manifests/` in its one
+/// layer) whose files are given: for releases with broken metadata.
+pub fn release_like(tag: &str, files: &[(&str, &str)]) -> FixtureImage {
+    let mut layer = vec![dir("release-manifests", MTIME)];
+    layer.extend(files.iter().map(|(name, data)| file(&format!("release-manifests/{name}"), MTIME, *data)));
+    FixtureImage { tag: tag.to_owned(), role: Role::Unreferenced, labels: BTreeMap::new(), layers: vec![layer] }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,11 +8,13 @@
 //! - [`fixture`]: the synthetic release stream (images and their files).
 //! - [`generate`]: builds those images and pushes them; writes the ImageStream.
 //! - [`golden`]: the golden vector `golden/oc-n3` loaded into a registry.
+//! - [`hostile`]: images whose layers no honest writer produces (`..` entries).
 
 pub mod auth;
 pub mod fixture;
 pub mod generate;
 pub mod golden;
+pub mod hostile;
 pub mod proxy;
 pub mod registry;
 mod serve;

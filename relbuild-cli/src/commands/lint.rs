@@ -5,12 +5,13 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use relbuild_core::NoReporter;
 use relbuild_core::release::lint;
 
 use super::release_arg;
 use crate::cli::{GlobalArgs, LintArgs};
+use crate::printer;
 
 /// The regular files directly in `dir`, sorted by name.
 fn read_dir_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
@@ -28,21 +29,38 @@ fn read_dir_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
     Ok(files)
 }
 
+/// Exit code 2: the lint could not run (unreadable input, registry error,
+/// bad flag), as opposed to 1, which means it ran and found errors.
+const COULD_NOT_RUN: u8 = 2;
+
 pub(crate) async fn run(args: &LintArgs, _global: &GlobalArgs) -> Result<ExitCode> {
-    let path = Path::new(&args.target);
-    let (files, base_has_manifests) = if path.is_dir() && !args.target.contains(':') {
-        (read_dir_files(path)?, None)
-    } else {
-        let client = args.registry.client(Arc::new(NoReporter))?;
-        let (_, loaded) = release_arg::load(&args.target, &client, "linux/amd64").await?;
-        (loaded.data.files, None)
+    if let Some(o) = args.output.as_deref().filter(|o| *o != "json") {
+        printer::error(&format!("`-o {o}`: use `json`"));
+        return Ok(ExitCode::from(COULD_NOT_RUN));
+    }
+    let files = match payload_files(args).await {
+        Ok(files) => files,
+        Err(e) => {
+            printer::error(&format!("{e:#}"));
+            return Ok(ExitCode::from(COULD_NOT_RUN));
+        }
     };
-    let findings = lint::lint(&files, base_has_manifests);
+    let findings = lint::lint(&files, None);
     let mut out = std::io::stdout().lock();
     match args.output.as_deref() {
-        None => lint::write_human(&mut out, &findings)?,
         Some("json") => lint::write_json(&mut out, &findings)?,
-        Some(o) => bail!("`-o {o}`: use `json`"),
+        _ => lint::write_human(&mut out, &findings)?,
     }
     Ok(ExitCode::from(lint::exit_code(&findings) as u8))
+}
+
+/// The payload files of the release or directory named by the argument.
+async fn payload_files(args: &LintArgs) -> Result<Vec<(String, Vec<u8>)>> {
+    let path = Path::new(&args.target);
+    if path.is_dir() && !args.target.contains(':') {
+        return read_dir_files(path);
+    }
+    let client = args.registry.client(Arc::new(NoReporter))?;
+    let (_, loaded) = release_arg::load(&args.target, &client, "linux/amd64").await?;
+    Ok(loaded.data.files)
 }

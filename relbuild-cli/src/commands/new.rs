@@ -155,13 +155,8 @@ pub(crate) async fn run(args: &NewArgs, global: &GlobalArgs) -> Result<ExitCode>
     }
     let result = new_release(&client, &ctx, &opts, reporter.as_ref()).await;
     reporter.finish();
+    // Warnings (collisions included) were printed by the reporter as they came.
     let outcome = result?;
-    for w in &outcome.warnings {
-        printer::warn(w);
-    }
-    for c in &outcome.collisions {
-        printer::warn(&c.to_string());
-    }
     if !outcome.pruned.is_empty() {
         printer::info(
             global.quiet,
@@ -172,9 +167,6 @@ pub(crate) async fn run(args: &NewArgs, global: &GlobalArgs) -> Result<ExitCode>
                 outcome.pruned.join(", ")
             ),
         );
-    }
-    if outcome.operators.is_empty() {
-        printer::warn("No operator metadata was found, no operators will be part of the release.");
     }
     if let Some(line) = outcome.summary_line() {
         println!("{line}");

@@ -424,7 +424,7 @@ pub fn validate_manifests(operators: &[Operator]) -> Result<(), Error> {
                 serde_saphyr::read::<_, serde_json::Value>(&mut reader)
                     .next()
                     .transpose()
-                    .map_err(|e| syntax(Box::new(e)))?
+                    .map_err(|e| syntax(super::yaml_error(&e)))?
             };
             let has = |key: &str| {
                 doc.as_ref().and_then(|d| d.get(key)).and_then(serde_json::Value::as_str).is_some_and(|s| !s.is_empty())

@@ -281,7 +281,7 @@ impl ImageStream {
                 what: "ImageStream",
                 line: loc.as_ref().map(|l| l.line()),
                 column: loc.as_ref().map(|l| l.column()),
-                source: Box::new(e),
+                source: super::yaml_error(&e),
             }
         })
     }

@@ -124,7 +124,7 @@ pub fn parse_manifests(bytes: &[u8], file: &str) -> Result<Vec<Manifest>, Error>
             .collect::<Result<_, _>>()
             .map_err(|e| parse_err(Box::new(e)))?
     } else {
-        serde_saphyr::from_slice_multiple::<Value>(bytes).map_err(|e| parse_err(Box::new(e)))?
+        serde_saphyr::from_slice_multiple::<Value>(bytes).map_err(|e| parse_err(super::yaml_error(&e)))?
     };
     let mut out = Vec::with_capacity(values.len());
     for value in values.into_iter().filter(|v| !v.is_null()) {

@@ -486,3 +486,28 @@ fn location_suffix(line: Option<u64>, column: Option<u64>) -> String {
         _ => String::new(),
     }
 }
+
+/// A YAML parse error as one line: serde-saphyr's `Display` appends a
+/// multi-line source snippet, which would break the CLI's one-line `error:`.
+pub(crate) fn yaml_error(e: &serde_saphyr::Error) -> Box<dyn std::error::Error + Send + Sync> {
+    let message = e.without_snippet().to_string();
+    message.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ").into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn yaml_errors_are_one_line() {
+        let e = ImageStream::parse(b"kind: ImageStream\nspec: [\n", "bad.yaml").expect_err("invalid");
+        let mut chain = e.to_string();
+        let mut cur = std::error::Error::source(&e);
+        while let Some(c) = cur {
+            chain = format!("{chain}: {c}");
+            cur = c.source();
+        }
+        assert!(chain.starts_with("`bad.yaml` line 2, column 7: not a valid ImageStream: "), "{chain}");
+        assert!(!chain.contains('\n'), "one line, no source snippet: {chain}");
+    }
+}

@@ -1,0 +1,6 @@
+//! `relbuild` end to end: the real binary against a real `docker-registry`
+//! started by the test harness, with the synthetic fixture stream.
+
+mod bad_input;
+mod common;
+mod flow;

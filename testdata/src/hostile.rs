@@ -1,0 +1,130 @@
+//! Images whose layers no honest writer produces, for testing that readers
+//! refuse them.
+//!
+//! relbuild-core's `LayerWriter` refuses `..` path components by design, so
+//! these layers are written here with a raw USTAR writer that puts any bytes
+//! into the name field.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+
+use anyhow::{Result, ensure};
+use bytes::Bytes;
+use relbuild_core::image::{Descriptor, Digest, ImageManifest, Manifest, MediaType, RawManifest};
+
+use crate::fixture::{CREATED, MTIME, OPERATOR_LABEL, Role};
+use crate::generate::BuiltImage;
+
+/// One entry of a raw tar: a directory (`None`) or a regular file, named
+/// exactly as given.
+#[derive(Debug, Clone, Copy)]
+pub struct RawEntry<'a> {
+    /// The name as written into the header, `..` and all (at most 100 bytes).
+    pub name: &'a str,
+    /// The content of a regular file; `None` for a directory.
+    pub data: Option<&'a [u8]>,
+}
+
+/// A plain tar of `entries`, names written verbatim (no normalisation, no
+/// checks), ending with the two zero blocks.
+pub fn raw_tar(entries: &[RawEntry<'_>]) -> Result<Vec<u8>> {
+    let mut tar = Vec::new();
+    for e in entries {
+        ensure!(e.name.len() <= 100, "raw tar names are at most 100 bytes: `{}`", e.name);
+        let mut h = tar::Header::new_ustar();
+        h.as_mut_bytes()[..e.name.len()].copy_from_slice(e.name.as_bytes());
+        let data = e.data.unwrap_or_default();
+        h.set_size(data.len() as u64);
+        h.set_mtime(MTIME as u64);
+        match e.data {
+            Some(_) => {
+                h.set_mode(0o644);
+                h.set_entry_type(tar::EntryType::Regular);
+            }
+            None => {
+                h.set_mode(0o755);
+                h.set_entry_type(tar::EntryType::Directory);
+            }
+        }
+        h.set_cksum();
+        tar.extend_from_slice(h.as_bytes());
+        tar.extend_from_slice(data);
+        tar.resize(tar.len().next_multiple_of(512), 0);
+    }
+    tar.resize(tar.len() + 1024, 0);
+    Ok(tar)
+}
+
+/// An image of `tars` (each gzipped into one layer, lowest first) with these
+/// config labels, as a Docker schema 2 manifest.
+pub fn image_from_tars(
+    tag: &str,
+    role: Role,
+    labels: &BTreeMap<String, String>,
+    tars: &[Vec<u8>],
+) -> Result<BuiltImage> {
+    let mut layers = Vec::new();
+    let mut diff_ids = Vec::new();
+    for tar in tars {
+        diff_ids.push(Digest::sha256(tar).to_string());
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(tar)?;
+        let blob = Bytes::from(gz.finish()?);
+        layers.push((Descriptor::new(MediaType::DockerLayerGzip, Digest::sha256(&blob), blob.len() as u64), blob));
+    }
+    let config = serde_json::json!({
+        "architecture": "amd64",
+        "config": {"Labels": labels},
+        "created": CREATED,
+        "os": "linux",
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let config = Bytes::from(serde_json::to_vec(&config)?);
+    let config_desc = Descriptor::new(MediaType::DockerConfig, Digest::sha256(&config), config.len() as u64);
+    let manifest = ImageManifest {
+        schema_version: 2,
+        media_type: Some(MediaType::DockerManifest),
+        artifact_type: None,
+        config: config_desc.clone(),
+        layers: layers.iter().map(|(d, _)| d.clone()).collect(),
+        subject: None,
+        annotations: None,
+    };
+    let manifest = RawManifest::from_manifest(&Manifest::Image(manifest))?;
+    Ok(BuiltImage { tag: tag.to_owned(), role, manifest, config: (config_desc, config), layers })
+}
+
+/// The name of the escaping entry in [`hostile_operator`]'s top layer.
+pub const ESCAPING_ENTRY: &str = "manifests/../../evil.yaml";
+
+/// An operator image (tag `hostile-operator`) whose only layer has an
+/// ordinary manifest and then [`ESCAPING_ENTRY`], which climbs out of the
+/// layer root.
+pub fn hostile_operator() -> Result<BuiltImage> {
+    let manifest = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: innocent\n";
+    let evil = b"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: evil\n";
+    let tar = raw_tar(&[
+        RawEntry { name: "manifests/", data: None },
+        RawEntry { name: "manifests/a.yaml", data: Some(manifest) },
+        RawEntry { name: ESCAPING_ENTRY, data: Some(evil) },
+    ])?;
+    let labels = BTreeMap::from([(OPERATOR_LABEL.to_owned(), "true".to_owned())]);
+    image_from_tars("hostile-operator", Role::Operator, &labels, &[tar])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_escaping_name_is_written_verbatim() {
+        let image = hostile_operator().expect("builds");
+        let (_, blob) = &image.layers[0];
+        let mut tar = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&blob[..]), &mut tar).expect("gunzip");
+        let mut archive = tar::Archive::new(&tar[..]);
+        let names: Vec<Vec<u8>> =
+            archive.entries().expect("entries").map(|e| e.expect("entry").path_bytes().into_owned()).collect();
+        assert_eq!(names, [&b"manifests/"[..], b"manifests/a.yaml", ESCAPING_ENTRY.as_bytes()]);
+    }
+}
