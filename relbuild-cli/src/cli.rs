@@ -67,6 +67,10 @@ pub(crate) struct InfoArgs {
     /// Fetch every image's manifest and check it has the digest the release names.
     #[arg(long, group = "view")]
     pub(crate) verify: bool,
+    /// Fetch every image and show its age, layers, size, the bytes only it
+    /// has, and the layers it shares with other images of the release.
+    #[arg(long, group = "view")]
+    pub(crate) size: bool,
     /// Print each platform of a manifest-list release with its image digest
     /// (`linux/amd64 sha256:…`, one a line); a single image prints its own.
     /// `-o json` always lists them, as `platforms`.

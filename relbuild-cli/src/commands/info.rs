@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use relbuild_core::NoReporter;
 use relbuild_core::release::info::{self, DiffOptions, ImageColumns};
 
@@ -36,6 +36,11 @@ pub(crate) async fn run(args: &InfoArgs, _global: &GlobalArgs) -> Result<ExitCod
     }
     if let Some(tag) = &args.image_for {
         info::write_image_for(&mut out, &info, tag)?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.size {
+        let images = sizes(&client, &info, &args.filter_by_os).await?;
+        info::write_size(&mut out, &info::size_report(&images), jiff::Timestamp::now())?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.verify {
@@ -104,4 +109,40 @@ async fn verify(client: &relbuild_core::registry::Client, info: &info::ReleaseIn
         bail!("{} of the release's images failed verification", failures.len());
     }
     Ok(())
+}
+
+/// Fetches every component's manifest (the `platform` child of a list) and
+/// config, for `--size`.
+async fn sizes(
+    client: &relbuild_core::registry::Client,
+    info: &info::ReleaseInfo,
+    platform: &str,
+) -> Result<Vec<info::ImageSize>> {
+    use futures_util::stream::{self, StreamExt as _};
+    use relbuild_core::image::{ImageConfig, Manifest};
+    let specs: Vec<(String, String)> = info.image_tags().map(|(t, p)| (t.name.clone(), p.to_owned())).collect();
+    let results: Vec<Result<info::ImageSize>> = stream::iter(specs)
+        .map(|(tag, pullspec)| async move {
+            let context = || format!("reading image `{tag}` ({pullspec})");
+            let reference: relbuild_core::Reference = pullspec.parse().with_context(context)?;
+            let mut manifest = client.pull_manifest(&reference).await.with_context(context)?;
+            if let Manifest::Index(index) = &manifest {
+                let child = index
+                    .find_platform(platform)
+                    .with_context(|| format!("image `{tag}` is a manifest list without `{platform}`"))?;
+                manifest =
+                    client.pull_manifest(&reference.with_digest(child.digest.clone())).await.with_context(context)?;
+            }
+            let Manifest::Image(image) = manifest else {
+                bail!("image `{tag}`: nested manifest lists are not supported")
+            };
+            let config = client.pull_blob_bytes(&reference, &image.config, 16 << 20).await.with_context(context)?;
+            let created = ImageConfig::from_slice(&config).ok().and_then(|c| c.created).and_then(|c| c.parse().ok());
+            let layers = image.layers.iter().map(|l| (l.digest.clone(), l.size)).collect();
+            Ok(info::ImageSize { tag, created, layers })
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    results.into_iter().collect()
 }

@@ -95,6 +95,21 @@ fn build_push_and_inspect() {
     assert!(contents.starts_with("# image-references\n") && contents.contains("# release-metadata\n"), "{contents}");
     assert_eq!(info(&["--image-for=prometheus"]).trim(), fx.pullspec("prometheus"));
     assert_eq!(info(&["--verify"]).trim(), format!("{digest} {CREATED} 4.99.0"));
+    // --size fetches every image: one row each, with its layer count, and
+    // the bytes only it has never exceed its size.
+    let size = info(&["--size"]);
+    let table = size.split_once("\n\n").map_or(size.as_str(), |(t, _)| t);
+    for tag in &kept {
+        let row = table.lines().find(|l| l.split_whitespace().next() == Some(tag.as_str()));
+        let cols: Vec<&str> = row.unwrap_or_else(|| panic!("{tag} in --size:\n{size}")).split_whitespace().collect();
+        let layers: usize = cols[2].parse().expect("a layer count");
+        assert!(layers >= 1, "{size}");
+        let (total, unique): (f64, f64) = (cols[3].parse().expect("size"), cols[4].parse().expect("unique"));
+        assert!(unique <= total, "{size}");
+    }
+    // The fixture images share no layer, so there is no shared-layer list.
+    assert!(!size.contains("Shared layers:") && size.contains(&format!("\nTotal: ")), "{size}");
+    assert!(size.trim_end().ends_with(&format!("in {} images", kept.len())), "{size}");
 
     // The same release read by digest, and lint on it: only warnings.
     let by_digest = format!("{to}@{digest}");
