@@ -108,7 +108,7 @@ fn build_push_and_inspect() {
         assert!(unique <= total, "{size}");
     }
     // The fixture images share no layer, so there is no shared-layer list.
-    assert!(!size.contains("Shared layers:") && size.contains(&format!("\nTotal: ")), "{size}");
+    assert!(!size.contains("Shared layers:") && size.contains("\nTotal: "), "{size}");
     assert!(size.trim_end().ends_with(&format!("in {} images", kept.len())), "{size}");
 
     // The same release read by digest, and lint on it: only warnings.

@@ -285,10 +285,13 @@ impl fmt::Debug for Reference {
 mod tests {
     use super::*;
 
+    /// input, registry, repository, tag, has a digest, printed form
+    type Case<'a> = (String, &'a str, &'a str, Option<&'a str>, bool, String);
+
     #[test]
     fn parse_and_print() {
         let d = format!("sha256:{}", "0".repeat(64));
-        let cases: Vec<(String, &str, &str, Option<&str>, bool, String)> = vec![
+        let cases: Vec<Case<'_>> = vec![
             ("busybox".into(), "docker.io", "library/busybox", None, false, "docker.io/library/busybox".into()),
             (
                 "busybox:1.36".into(),
