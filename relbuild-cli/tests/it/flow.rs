@@ -218,6 +218,31 @@ fn local_outputs_extract_lint_and_cache() {
     let one = fx.relbuild().args(["extract", "--insecure", &release, "--file", "image-references"]).output();
     assert_eq!(one.expect("runs").stdout, payload["image-references"]);
 
+    // Filters keep the metadata files and the manifests that pass; the
+    // fixture's deployments and config maps carry the
+    // self-managed-high-availability profile, its long-name ConfigMap none.
+    let filtered = |name: &str, args: &[&str]| {
+        ok(fx.relbuild().args(["extract", "--insecure", &release, "--to", name]).args(args));
+        files(&fx.path(name))
+    };
+    let included = filtered("included", &["--included"]);
+    assert!(included.contains_key("image-references") && included.contains_key("release-metadata"));
+    assert!(included.keys().any(|n| n.ends_with("_01_deployment.yaml")), "{:?}", included.keys());
+    assert!(!included.keys().any(|n| n.contains("_05_yyy") || n.ends_with("README.md")), "{:?}", included.keys());
+    assert!(included.len() < payload.len());
+    for (name, data) in &included {
+        assert_eq!(&payload[name], data, "{name} is still verbatim");
+    }
+    let other_profile = filtered("sno", &["--included", "--profile", "single-node-developer"]);
+    assert_eq!(other_profile.keys().collect::<Vec<_>>(), ["image-references", "release-metadata"]);
+    let creds = filtered("creds", &["--credentials-requests", "--cloud", "aws"]);
+    assert_eq!(creds.keys().collect::<Vec<_>>(), ["image-references", "release-metadata"], "the fixture has none");
+    let normalized = filtered("normalized", &["--normalize"]);
+    assert_eq!(normalized.keys().collect::<Vec<_>>(), payload.keys().collect::<Vec<_>>());
+    let (name, data) = normalized.iter().find(|(n, _)| n.ends_with("_01_deployment.yaml")).expect("a deployment");
+    assert!(data.starts_with(b"---\n") && data != &payload[name], "{}", String::from_utf8_lossy(data));
+    assert_eq!(normalized["image-references"], payload["image-references"], "metadata files stay verbatim");
+
     // lint on the directory: warnings only, exit 0.
     let lint = fx.relbuild().args(["lint", "payload"]).output().expect("runs");
     assert_eq!(lint.status.code(), Some(0), "{}", String::from_utf8_lossy(&lint.stdout));
