@@ -67,19 +67,37 @@ pub fn build_image(image: &FixtureImage) -> Result<BuiltImage> {
         .map(|i| serde_json::json!({"created": CREATED, "created_by": format!("fixture layer {i}")}))
         .collect();
     let entrypoint = format!("/usr/bin/{}", image.tag);
-    let config = serde_json::json!({
-        "architecture": "amd64",
-        "config": {
-            "User": "1000",
-            "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
-            "Entrypoint": [entrypoint],
-            "Labels": image.labels,
-        },
-        "created": CREATED,
-        "history": history,
-        "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    let runtime = serde_json::json!({
+        "User": "1000",
+        "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+        "Entrypoint": [entrypoint],
+        "Labels": image.labels,
     });
+    assemble_image(&image.tag, image.role, runtime, Some(history), layers, diff_ids)
+}
+
+/// A Docker schema 2 image of `layers` (descriptor and gzip blob, lowest
+/// first, with their diff IDs): an amd64 config holding `runtime` as its
+/// `config` member, and the manifest.
+pub fn assemble_image(
+    tag: &str,
+    role: Role,
+    runtime: serde_json::Value,
+    history: Option<Vec<serde_json::Value>>,
+    layers: Vec<(Descriptor, Bytes)>,
+    diff_ids: Vec<Digest>,
+) -> Result<BuiltImage> {
+    // Key order is part of the config digest: architecture, config,
+    // created, history, os, rootfs.
+    let mut config = serde_json::Map::new();
+    config.insert("architecture".into(), "amd64".into());
+    config.insert("config".into(), runtime);
+    config.insert("created".into(), CREATED.into());
+    if let Some(h) = history {
+        config.insert("history".into(), serde_json::Value::Array(h));
+    }
+    config.insert("os".into(), "linux".into());
+    config.insert("rootfs".into(), serde_json::json!({"type": "layers", "diff_ids": diff_ids}));
     let config_bytes = Bytes::from(serde_json::to_vec(&config)?);
     let config_desc =
         Descriptor::new(MediaType::DockerConfig, Digest::sha256(&config_bytes), config_bytes.len() as u64);
@@ -93,7 +111,7 @@ pub fn build_image(image: &FixtureImage) -> Result<BuiltImage> {
         annotations: None,
     };
     let manifest = RawManifest::from_manifest(&Manifest::Image(manifest))?;
-    Ok(BuiltImage { tag: image.tag.clone(), role: image.role, manifest, config: (config_desc, config_bytes), layers })
+    Ok(BuiltImage { tag: tag.to_owned(), role, manifest, config: (config_desc, config_bytes), layers })
 }
 
 /// Pushes `image` to `repo` (blobs first, manifest last) under its tag.

@@ -10,9 +10,9 @@ use std::io::Write as _;
 
 use anyhow::{Result, ensure};
 use bytes::Bytes;
-use relbuild_core::image::{Descriptor, Digest, ImageManifest, Manifest, MediaType, RawManifest};
+use relbuild_core::image::{Descriptor, Digest, MediaType};
 
-use crate::fixture::{CREATED, MTIME, OPERATOR_LABEL, Role};
+use crate::fixture::{MTIME, OPERATOR_LABEL, Role};
 use crate::generate::BuiltImage;
 
 /// One entry of a raw tar: a directory (`None`) or a regular file, named
@@ -66,32 +66,13 @@ pub fn image_from_tars(
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
     for tar in tars {
-        diff_ids.push(Digest::sha256(tar).to_string());
+        diff_ids.push(Digest::sha256(tar));
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(tar)?;
         let blob = Bytes::from(gz.finish()?);
         layers.push((Descriptor::new(MediaType::DockerLayerGzip, Digest::sha256(&blob), blob.len() as u64), blob));
     }
-    let config = serde_json::json!({
-        "architecture": "amd64",
-        "config": {"Labels": labels},
-        "created": CREATED,
-        "os": "linux",
-        "rootfs": {"type": "layers", "diff_ids": diff_ids},
-    });
-    let config = Bytes::from(serde_json::to_vec(&config)?);
-    let config_desc = Descriptor::new(MediaType::DockerConfig, Digest::sha256(&config), config.len() as u64);
-    let manifest = ImageManifest {
-        schema_version: 2,
-        media_type: Some(MediaType::DockerManifest),
-        artifact_type: None,
-        config: config_desc.clone(),
-        layers: layers.iter().map(|(d, _)| d.clone()).collect(),
-        subject: None,
-        annotations: None,
-    };
-    let manifest = RawManifest::from_manifest(&Manifest::Image(manifest))?;
-    Ok(BuiltImage { tag: tag.to_owned(), role, manifest, config: (config_desc, config), layers })
+    crate::generate::assemble_image(tag, role, serde_json::json!({"Labels": labels}), None, layers, diff_ids)
 }
 
 /// The name of the escaping entry in [`hostile_operator`]'s top layer.
