@@ -12,22 +12,11 @@ use std::io::Write;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use relbuild_core::digest::HashingWriter;
 
-fn sample(len: usize) -> Vec<u8> {
-    // Deterministic, not trivially compressible.
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
-}
+mod common;
 
 /// Phase measured: hashing blob bytes while they stream (push/pull/write).
 fn sha256(c: &mut Criterion) {
-    let data = sample(16 << 20);
+    let data = common::noise(16 << 20, 0);
     let mut g = c.benchmark_group("sha256");
     g.throughput(Throughput::Bytes(data.len() as u64));
     g.bench_function("hashing_writer_16MiB", |b| {
