@@ -405,33 +405,72 @@ async fn inspect_tags(
 /// `.yaml`, `.yml` and `.json` file must parse, and its first document must
 /// be an object with non-empty `kind` and `apiVersion`.
 pub fn validate_manifests(operators: &[Operator]) -> Result<(), Error> {
-    for op in operators {
-        for (file, content) in &op.files {
-            let Some(ext) = file.rsplit_once('.').map(|(_, e)| e) else { continue };
-            if !matches!(ext, "yaml" | "yml" | "json") {
-                continue;
+    // CPU-bound and independent per operator: split across the cores. The
+    // first error in operator order wins, as in a sequential check.
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
+    let chunk = operators.len().div_ceil(threads).max(1);
+    let results: Vec<Result<(), Error>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = operators
+            .chunks(chunk)
+            .map(|ops| scope.spawn(move || ops.iter().try_for_each(validate_operator)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
+    });
+    results.into_iter().collect()
+}
+
+/// The two fields the check needs; everything else is skipped while parsing,
+/// which is much cheaper than building the whole document.
+#[derive(serde::Deserialize)]
+struct ManifestHead {
+    #[serde(default)]
+    kind: Option<serde_json::Value>,
+    #[serde(default, rename = "apiVersion")]
+    api_version: Option<serde_json::Value>,
+}
+
+fn validate_operator(op: &Operator) -> Result<(), Error> {
+    for (file, content) in &op.files {
+        let Some(ext) = file.rsplit_once('.').map(|(_, e)| e) else { continue };
+        if !matches!(ext, "yaml" | "yml" | "json") {
+            continue;
+        }
+        let syntax = |source: Box<dyn std::error::Error + Send + Sync>| Error::ManifestSyntax {
+            operator: op.tag.clone(),
+            file: file.clone(),
+            source,
+        };
+        let first = content.data.iter().find(|b| !b.is_ascii_whitespace());
+        let is_json = first == Some(&b'{');
+        let head: Option<ManifestHead> = if is_json {
+            serde_json::from_slice(&content.data).ok()
+        } else {
+            let mut reader = std::io::Cursor::new(&content.data[..]);
+            serde_saphyr::read::<_, ManifestHead>(&mut reader).next().and_then(Result::ok)
+        };
+        let (kind, api_version) = match head {
+            Some(h) => (h.kind, h.api_version),
+            None => {
+                // Not a mapping, or not valid at all: parse the whole first
+                // document to tell a syntax error from a non-object.
+                let doc: Option<serde_json::Value> = if is_json {
+                    Some(serde_json::from_slice(&content.data).map_err(|e| syntax(Box::new(e)))?)
+                } else {
+                    let mut reader = std::io::Cursor::new(&content.data[..]);
+                    serde_saphyr::read::<_, serde_json::Value>(&mut reader)
+                        .next()
+                        .transpose()
+                        .map_err(|e| syntax(super::yaml_error(&e)))?
+                };
+                let field = |key: &str| doc.as_ref().and_then(|d| d.get(key)).cloned();
+                (field("kind"), field("apiVersion"))
             }
-            let syntax = |source: Box<dyn std::error::Error + Send + Sync>| Error::ManifestSyntax {
-                operator: op.tag.clone(),
-                file: file.clone(),
-                source,
-            };
-            let first = content.data.iter().find(|b| !b.is_ascii_whitespace());
-            let doc: Option<serde_json::Value> = if first == Some(&b'{') {
-                Some(serde_json::from_slice(&content.data).map_err(|e| syntax(Box::new(e)))?)
-            } else {
-                let mut reader = std::io::Cursor::new(&content.data[..]);
-                serde_saphyr::read::<_, serde_json::Value>(&mut reader)
-                    .next()
-                    .transpose()
-                    .map_err(|e| syntax(super::yaml_error(&e)))?
-            };
-            let has = |key: &str| {
-                doc.as_ref().and_then(|d| d.get(key)).and_then(serde_json::Value::as_str).is_some_and(|s| !s.is_empty())
-            };
-            if !has("kind") || !has("apiVersion") {
-                return Err(Error::ManifestNotObject { operator: op.tag.clone(), file: file.clone() });
-            }
+        };
+        let has = |v: &Option<serde_json::Value>| {
+            v.as_ref().and_then(serde_json::Value::as_str).is_some_and(|s| !s.is_empty())
+        };
+        if !has(&kind) || !has(&api_version) {
+            return Err(Error::ManifestNotObject { operator: op.tag.clone(), file: file.clone() });
         }
     }
     Ok(())
@@ -886,4 +925,63 @@ pub async fn new_release(
         list,
         pushed,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn operator(tag: &str, files: &[(&str, &str)]) -> Operator {
+        Operator {
+            tag: tag.to_owned(),
+            files: files
+                .iter()
+                .map(|(n, d)| {
+                    ((*n).to_owned(), super::super::payload::ManifestFile { data: d.as_bytes().to_vec(), mtime: 0 })
+                })
+                .collect(),
+            image_references: None,
+            is_override: false,
+        }
+    }
+
+    #[test]
+    fn manifest_check_table() {
+        let ok = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n";
+        let cases: &[(&str, &str, Option<&str>)] = &[
+            ("a.yaml", ok, None),
+            ("a.yml", "# comment\n---\napiVersion: v1\nkind: Secret\n---\nnot: checked\n", None),
+            ("a.json", r#"{"apiVersion": "v1", "kind": "ConfigMap", "data": {"x": [1, {"y": null}]}}"#, None),
+            ("notes.txt", "not: [a manifest", None),
+            ("a.yaml", "apiVersion: v1\nmetadata: {}\n", Some("'kind' and 'apiVersion'")),
+            ("a.yaml", "kind: ConfigMap\n", Some("'kind' and 'apiVersion'")),
+            ("a.yaml", "apiVersion: v1\nkind: 3\n", Some("'kind' and 'apiVersion'")),
+            ("a.yaml", "apiVersion: v1\nkind: \"\"\n", Some("'kind' and 'apiVersion'")),
+            ("a.yaml", "- apiVersion: v1\n  kind: List\n", Some("'kind' and 'apiVersion'")),
+            ("a.yaml", "", Some("'kind' and 'apiVersion'")),
+            ("a.yaml", "apiVersion: v1\nkind: [unclosed\n", Some("invalid YAML/JSON")),
+            ("a.json", r#"{"apiVersion": "v1", "kind": "#, Some("invalid YAML/JSON")),
+        ];
+        for (name, data, want) in cases {
+            let got = validate_manifests(&[operator("op", &[(name, data)])]);
+            match (want, got) {
+                (None, Ok(())) => {}
+                (Some(w), Err(e)) => assert!(
+                    e.to_string().contains(w) && e.to_string().starts_with(&format!("op/{name}")),
+                    "{name} {data:?}: {e}"
+                ),
+                (want, got) => panic!("{name} {data:?}: want {want:?}, got {got:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn first_failing_operator_in_order_is_reported() {
+        let bad = "kind: x\n";
+        let ops: Vec<Operator> = (0..9)
+            .map(|i| operator(&format!("op{i}"), &[("a.yaml", if i >= 4 { bad } else { "apiVersion: v1\nkind: A\n" })]))
+            .collect();
+        let e = validate_manifests(&ops).expect_err("op4 onwards are bad");
+        assert!(e.to_string().starts_with("op4/a.yaml"), "{e}");
+    }
 }
