@@ -123,20 +123,27 @@ mod tests {
     use super::*;
     use crate::testutil::curl;
 
-    #[test]
-    fn https_registry_trusts_only_the_test_ca() {
-        let (reg, tls) = TestRegistry::start_tls().expect("registry");
-        assert!(reg.url().starts_with("https://127.0.0.1:"));
-        let ca = tls.ca_pem_path.to_str().expect("utf-8 path");
-        // The registry may still be starting its TLS listener: retry briefly.
-        let mut r = curl(&["--cacert", ca, &format!("{}/v2/", reg.url())], None);
+    /// `GET /v2/` with the CA, retried briefly: the harness only waits for
+    /// the TCP port, so the TLS listener may still be starting.
+    fn first_answer(ca: &str, reg: &TestRegistry) -> crate::testutil::Curl {
+        let get = || curl(&["--cacert", ca, &format!("{}/v2/", reg.url())], None);
+        let mut r = get();
         for _ in 0..50 {
             if r.code == 0 {
                 break;
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
-            r = curl(&["--cacert", ca, &format!("{}/v2/", reg.url())], None);
+            r = get();
         }
+        r
+    }
+
+    #[test]
+    fn https_registry_trusts_only_the_test_ca() {
+        let (reg, tls) = TestRegistry::start_tls().expect("registry");
+        assert!(reg.url().starts_with("https://127.0.0.1:"));
+        let ca = tls.ca_pem_path.to_str().expect("utf-8 path");
+        let r = first_answer(ca, &reg);
         assert_eq!((r.code, r.status()), (0, 200), "{}", reg.log());
         let r = curl(&["--cacert", ca, &format!("https://localhost:{}/v2/", reg.port())], None);
         assert_eq!((r.code, r.status()), (0, 200));
@@ -161,14 +168,7 @@ mod tests {
             TokenIssuer::start(TokenPolicy::default().anonymous(vec![Grant::repo("*", &["pull"])])).expect("issuer");
         let (reg, tls) = TestRegistry::start_tls_with(issuer.registry_config()).expect("registry");
         let ca = tls.ca_pem_path.to_str().expect("utf-8 path");
-        let mut r = curl(&["--cacert", ca, &format!("{}/v2/", reg.url())], None);
-        for _ in 0..50 {
-            if r.code == 0 {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-            r = curl(&["--cacert", ca, &format!("{}/v2/", reg.url())], None);
-        }
+        let r = first_answer(ca, &reg);
         assert_eq!(r.status(), 401, "token auth is on");
         let challenge = r.header("www-authenticate").unwrap_or_default();
         assert!(challenge.contains(&issuer.realm()), "{challenge}");
