@@ -1,6 +1,7 @@
-//! relbuild-core builds, inspects and mirrors OpenShift/OKD release payload
-//! images: the work of `oc adm release new | info | extract | mirror`, as a
-//! library.
+//! relbuild-core builds and inspects OpenShift/OKD release payload images:
+//! the work of `oc adm release new | info | extract`, as a library, plus
+//! copying images between registries, OCI layouts and oci-archives (the
+//! ground for `mirror`).
 //!
 //! # Architecture
 //!
