@@ -202,6 +202,21 @@ impl Extractor {
         }
     }
 
+    /// Applies the next layer from its blob: decompressed as `compression`
+    /// says (by magic bytes when `None`), then read to its very end (tar
+    /// padding, gzip trailer), so that a verifying reader underneath has
+    /// seen every byte and checked the digest.
+    pub fn add_blob<R: Read>(&mut self, blob: R, compression: Option<super::Compression>) -> Result<(), Error> {
+        let layer = self.next_layer;
+        let mut tar = match compression {
+            Some(c) => super::open_layer(blob, c)?,
+            None => super::open_layer_detect(blob)?,
+        };
+        self.add_layer(&mut tar)?;
+        io::copy(&mut tar, &mut io::sink()).map_err(|source| Error::Io { layer, entry: None, source })?;
+        Ok(())
+    }
+
     /// Applies the next layer (a tar stream, e.g. a [`LayerReader`](super::LayerReader))
     /// on top of those added before. Reads up to the tar end-of-archive
     /// marker; to verify the blob digest, drain the reader afterwards.

@@ -12,7 +12,6 @@
 //! are held in memory, bounded by [`ExtractOptions`].
 
 use std::collections::{BTreeMap, HashMap};
-use std::io;
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -21,7 +20,7 @@ use tokio_util::io::SyncIoBridge;
 use super::Error;
 use super::rewrite::{ANNOTATION_BUILD_VERSIONS, parse_component_versions};
 use crate::image::{Descriptor, ImageConfig, ImageIndex, ImageManifest, Manifest, Platform, RawManifest, Reference};
-use crate::layer::{ExtractOptions, Extracted, Extractor, open_layer, open_layer_detect};
+use crate::layer::{ExtractOptions, Extracted, Extractor};
 use crate::registry::Client;
 use crate::store::{Cache, ExtractKey};
 
@@ -214,18 +213,8 @@ impl Fetcher {
         let prefix = prefix.to_owned();
         let task = tokio::task::spawn_blocking(move || -> Result<Extracted, crate::layer::Error> {
             let mut ex = Extractor::new(&prefix, options);
-            for (i, (compression, reader)) in readers.into_iter().enumerate() {
-                let mut layer = match compression {
-                    Some(c) => open_layer(reader, c)?,
-                    None => open_layer_detect(reader)?,
-                };
-                ex.add_layer(&mut layer)?;
-                // The rest (tar padding, gzip trailer) completes the digest check.
-                io::copy(&mut layer, &mut io::sink()).map_err(|source| crate::layer::Error::Io {
-                    layer: i,
-                    entry: None,
-                    source,
-                })?;
+            for (compression, reader) in readers {
+                ex.add_blob(reader, compression)?;
             }
             Ok(ex.finish())
         });

@@ -10,7 +10,7 @@
 use tokio_util::io::SyncIoBridge;
 
 use crate::image::{Descriptor, Digest, ImageIndex, ImageManifest, Manifest, RawManifest};
-use crate::layer::{self, Compression, ExtractOptions, Extracted, Extractor};
+use crate::layer::{self, ExtractOptions, Extracted, Extractor};
 use crate::release::info::{PlatformDigest, ReleaseImageData};
 use crate::transfer::{self, ImageSource};
 
@@ -198,18 +198,8 @@ pub async fn extract_layer(
     let compression = desc.media_type.layer_compression();
     let (prefix, options) = (prefix.to_owned(), options.clone());
     let result = tokio::task::spawn_blocking(move || -> Result<Extracted, layer::Error> {
-        let mut blob = match compression {
-            Some(c @ (Compression::Gzip | Compression::Zstd | Compression::None)) => layer::open_layer(bridge, c)?,
-            _ => layer::open_layer_detect(bridge)?,
-        };
         let mut ex = Extractor::new(&prefix, options);
-        ex.add_layer(&mut blob)?;
-        // Read the rest (tar padding, gzip trailer) so the digest is checked.
-        std::io::copy(&mut blob, &mut std::io::sink()).map_err(|source| layer::Error::Io {
-            layer: 0,
-            entry: None,
-            source,
-        })?;
+        ex.add_blob(bridge, compression)?;
         Ok(ex.finish())
     })
     .await
