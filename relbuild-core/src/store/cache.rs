@@ -270,15 +270,7 @@ impl Cache {
     /// corrupt entry is removed and reported as a miss.
     pub fn get_blob(&self, digest: &Digest) -> Option<Vec<u8>> {
         let path = self.blob_path(digest).ok()?;
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(e) => {
-                if e.kind() != io::ErrorKind::NotFound {
-                    tracing::debug!(path = %path.display(), error = %e, "cache blob unreadable; treated as a miss");
-                }
-                return None;
-            }
-        };
+        let bytes = hit(&path, fs::read(&path))?;
         if Digest::sha256(&bytes) != *digest {
             tracing::warn!(path = %path.display(), "corrupt cache blob removed");
             remove_quietly(&path);
@@ -315,15 +307,7 @@ impl Cache {
     /// entry is removed and reported as a miss.
     pub fn get_extracted(&self, key: &ExtractKey) -> Option<Extracted> {
         let path = self.extracted_path(key);
-        let file = match File::open(&path) {
-            Ok(f) => f,
-            Err(e) => {
-                if e.kind() != io::ErrorKind::NotFound {
-                    tracing::debug!(path = %path.display(), error = %e, "cache entry unreadable; treated as a miss");
-                }
-                return None;
-            }
-        };
+        let file = hit(&path, File::open(&path))?;
         match read_extracted(BufReader::new(file)) {
             Ok(extracted) => {
                 touch(&path);
@@ -669,6 +653,20 @@ fn read_extracted(tar: impl Read) -> Result<Extracted, &'static str> {
         .map(|s| Skipped { path: s.path, kind: s.kind.into(), reason: s.reason.into(), layer: s.layer })
         .collect();
     Ok(Extracted { files, skipped, found: meta.found })
+}
+
+/// A cache lookup's I/O result as a hit or a miss: a missing entry is an
+/// ordinary miss; any other error is logged and also treated as a miss.
+fn hit<T>(path: &Path, result: io::Result<T>) -> Option<T> {
+    match result {
+        Ok(v) => Some(v),
+        Err(e) => {
+            if e.kind() != io::ErrorKind::NotFound {
+                tracing::debug!(path = %path.display(), error = %e, "cache entry unreadable; treated as a miss");
+            }
+            None
+        }
+    }
 }
 
 #[cfg(test)]
