@@ -188,6 +188,18 @@ impl TestRegistry {
         self.dir.path()
     }
 
+    /// `(status, body)` of a plain HTTP/1.0 `GET path`: for tests that look
+    /// at the registry without the client under test.
+    pub fn get(&self, path: &str) -> Result<(u16, String)> {
+        let mut s = TcpStream::connect(("127.0.0.1", self.port)).context("connecting to the registry")?;
+        write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n")?;
+        let mut resp = String::new();
+        s.read_to_string(&mut resp)?;
+        let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        Ok((status, body))
+    }
+
     /// What the registry logged so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()

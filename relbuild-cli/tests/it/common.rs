@@ -3,7 +3,6 @@
 //! a clean environment.
 
 use std::collections::BTreeMap;
-use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
@@ -113,7 +112,7 @@ impl Fx {
 
     /// `(status, body)` of a plain GET on the registry.
     pub(crate) fn get(&self, path: &str) -> (u16, String) {
-        http_get(self.reg.port(), path)
+        self.reg.get(path).expect("the registry answers")
     }
 
     /// Whether the registry has any tag in `repo`.
@@ -121,17 +120,6 @@ impl Fx {
         let (status, body) = self.get(&format!("/v2/{repo}/tags/list"));
         status == 200 && body.contains("\"tags\":[")
     }
-}
-
-/// `(status, body)` of `GET path` on 127.0.0.1:port over plain HTTP.
-pub(crate) fn http_get(port: u16, path: &str) -> (u16, String) {
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connects");
-    write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("writes");
-    let mut resp = String::new();
-    s.read_to_string(&mut resp).expect("reads");
-    let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-    (status, body)
 }
 
 /// What a successful run printed.
