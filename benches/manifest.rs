@@ -30,13 +30,7 @@ fn inputs() -> Inputs {
     let images = common::images(1);
     let img = images.iter().find(|i| i.tag == "cluster-monitoring-operator").expect("operator 0");
     let built = relbuild_testdata::generate::build_image(img).expect("fixture image builds");
-    let platform = |architecture: &str| Platform {
-        architecture: architecture.to_owned(),
-        os: "linux".to_owned(),
-        os_version: None,
-        os_features: None,
-        variant: None,
-    };
+    let platform = |architecture: &str| Platform::new("linux", architecture);
     let manifests = ["amd64", "arm64", "ppc64le", "s390x"]
         .iter()
         .map(|arch| {

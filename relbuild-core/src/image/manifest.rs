@@ -66,6 +66,11 @@ pub struct Platform {
 }
 
 impl Platform {
+    /// A platform with only `os` and `architecture` set.
+    pub fn new(os: impl Into<String>, architecture: impl Into<String>) -> Self {
+        Self { architecture: architecture.into(), os: os.into(), os_version: None, os_features: None, variant: None }
+    }
+
     /// `os/architecture[/variant]`.
     pub fn to_os_arch(&self) -> String {
         match &self.variant {

@@ -1042,13 +1042,7 @@ pub(super) mod tests {
         let by_platform = dir.read_image_for_platform("v1", "linux/amd64").expect("single image");
         assert_eq!(by_platform.manifest, img.manifest);
         let mut entry = img.manifest.descriptor();
-        entry.platform = Some(Platform {
-            architecture: "arm64".into(),
-            os: "linux".into(),
-            os_version: None,
-            os_features: None,
-            variant: None,
-        });
+        entry.platform = Some(Platform::new("linux", "arm64"));
         let index = ImageIndex { manifests: vec![entry], ..index };
         let raw = RawManifest::new(gojson::to_vec(&index).expect("json"), None).expect("raw");
         dir.write_manifest(&raw, Some("list"), None).expect("stored");

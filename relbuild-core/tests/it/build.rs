@@ -67,13 +67,7 @@ impl Fx {
 
     /// `(status, body)` of a plain GET on the registry.
     fn get(&self, path: &str) -> (u16, String) {
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", self.reg.port())).expect("connects");
-        write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").expect("writes");
-        let mut resp = String::new();
-        s.read_to_string(&mut resp).expect("reads");
-        let status = resp.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
-        let body = resp.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
-        (status, body)
+        self.reg.get(path).expect("the registry answers")
     }
 }
 
@@ -524,13 +518,7 @@ async fn push_two_arch_cvo(fx: &Fx) -> (Reference, BuiltImage, BuiltImage) {
             fx.client.push_blob(&base, d, b).await.expect("blob");
         }
         fx.client.push_manifest(&base.with_digest(img.manifest.digest().clone()), &img.manifest).await.expect("child");
-        let platform = Platform {
-            architecture: arch.into(),
-            os: "linux".into(),
-            os_version: None,
-            os_features: None,
-            variant: None,
-        };
+        let platform = Platform::new("linux", arch);
         entries.push(Descriptor { platform: Some(platform), ..img.manifest.descriptor() });
     }
     let list = ImageIndex {

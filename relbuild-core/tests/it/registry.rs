@@ -237,13 +237,7 @@ async fn manifests_docker_oci_and_list_push_pull_head() {
     }
     // A manifest list of the Docker image, pushed by tag.
     let mut entry = docker.descriptor();
-    entry.platform = Some(Platform {
-        architecture: "amd64".into(),
-        os: "linux".into(),
-        os_version: None,
-        os_features: None,
-        variant: None,
-    });
+    entry.platform = Some(Platform::new("linux", "amd64"));
     let list = ImageIndex {
         schema_version: 2,
         media_type: Some(MediaType::DockerManifestList),

@@ -232,13 +232,7 @@ async fn same_registry_copies_mount() {
 fn manifest_list(amd64: &BuiltImage, arm64: &BuiltImage) -> RawManifest {
     let entry = |img: &BuiltImage, arch: &str| {
         let mut d = img.manifest.descriptor();
-        d.platform = Some(Platform {
-            architecture: arch.into(),
-            os: "linux".into(),
-            os_version: None,
-            os_features: None,
-            variant: None,
-        });
+        d.platform = Some(Platform::new("linux", arch));
         d
     };
     let list = ImageIndex {
