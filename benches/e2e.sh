@@ -37,7 +37,7 @@ echo "stream: $operators operators, $(grep -c 'name: ' "$work/is.yaml") tags; fl
 
 new="$bin/relbuild new --quiet --insecure -f $work/is.yaml --name 4.99.0 --created 2025-01-02T03:04:05Z"
 # Fill the warm cache and push the release that info/extract read.
-$new --to-image "$host/ocp/release:4.99.0" --cache-dir "$work/warm" >/dev/null
+$new --to-image "$host/ocp/release:4.99.0" --cache-dir "$work/warm" >/dev/null 2>&1
 
 hyperfine --style basic --warmup 1 --runs "$runs" --export-json "$work/hf.json" \
   -n floor "curl -s --parallel --parallel-max 32 -K $work/floor.curl" \

@@ -13,7 +13,7 @@
 //! | [`digest`] | hashing readers and writers, verification | every blob |
 //! | [`progress`] | the [`Reporter`] trait | — |
 //! | [`layer`] | tar layers: streaming read (gzip/zstd/plain), subtree extraction, deterministic write | layer blobs |
-//! | [`store`] | OCI image layouts and oci-archive tarballs; the build cache | `oci-layout`, `index.json`, `blobs/sha256/*`; `<cache>/extracted/*.tar` |
+//! | [`store`] | OCI image layouts and oci-archive tarballs; the build cache | `oci-layout`, `index.json`, `blobs/sha256/*`; `<cache>/packs/*.{pack,idx}` |
 //! | [`registry`] | the distribution-spec client: auth, manifests, blobs, uploads, mounts, retries | `/v2/…` |
 //! | [`transfer`] | copying images between registries, OCI layouts and oci-archives (`docker://`, `oci:`, `oci-archive:`) | manifests and blobs, as read |
 //! | [`release`] | release payload assembly and reading | `release-manifests/*` |

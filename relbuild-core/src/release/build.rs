@@ -704,8 +704,26 @@ async fn base_references(
 }
 
 /// Builds a release: `oc adm release new` (see the module documentation).
+///
+/// What was fetched is published to [`NewOptions::cache`] at the end, also
+/// when the build fails, so a retry starts warm.
 #[tracing::instrument(skip_all, fields(source = ?std::mem::discriminant(&ctx.source)))]
 pub async fn new_release(
+    client: &Client,
+    ctx: &NewContext,
+    options: &NewOptions,
+    reporter: &dyn Reporter,
+) -> Result<NewOutcome, crate::Error> {
+    let result = build_release(client, ctx, options, reporter).await;
+    if let Some(cache) = &options.cache
+        && let Err(e) = cache.flush()
+    {
+        reporter.on_warning(&format!("could not save the build cache: {e}"));
+    }
+    result
+}
+
+async fn build_release(
     client: &Client,
     ctx: &NewContext,
     options: &NewOptions,

@@ -18,8 +18,9 @@
 //! safely into a temporary [`OciDir`].
 //!
 //! [`Cache`] is the build's content-addressed cache (`--cache-dir`):
-//! manifests and configs by digest, and extracted operator manifests under an
-//! [`ExtractKey`] over the layers they came from.
+//! manifests and configs by digest, extracted operator manifests under an
+//! [`ExtractKey`] over the layers they came from, and derived records under
+//! a [`RecordKey`] over their inputs, kept in one pack per build.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -53,7 +54,7 @@ use std::io;
 use std::path::PathBuf;
 
 pub use archive::{ArchiveOptions, OciArchive, read_archive, read_archive_with, write_archive, write_archive_to_path};
-pub use cache::{Cache, CacheStats, ExtractKey, PruneOptions, PruneReport};
+pub use cache::{Cache, CacheStats, ExtractKey, PruneOptions, PruneReport, RecordKey, RecordKeyBuilder};
 pub use layout::{
     BlobWriter, CorruptBlob, FsckReport, GcReport, MissingBlob, OCI_LAYOUT_VERSION, OciDir, REF_NAME_ANNOTATION,
     StoredImage, WrongSize,
