@@ -51,7 +51,7 @@ pub use extract::{
     extract_subtree_top_down, read_file,
 };
 pub use read::{LayerReader, detect_compression, open_layer, open_layer_detect};
-pub use write::{EntryContent, LayerEntry, LayerInfo, LayerWriter, WriteOptions, sort_entries};
+pub use write::{EntryContent, LayerEntry, LayerInfo, LayerWriter, OffThreadWriter, WriteOptions, sort_entries};
 
 pub use crate::image::Compression;
 

@@ -298,6 +298,90 @@ impl<R: Read> Read for Exact<R> {
     }
 }
 
+/// A writer whose inner writer runs on its own thread: bytes are handed over
+/// in 64 KiB chunks through a short queue, so compressing and hashing (the
+/// inner writer) overlap with producing the bytes (tar, rewriting). Call
+/// [`finish`](Self::finish) to get the inner writer back; an error of the
+/// inner writer surfaces on the next write or on `finish`.
+pub struct OffThreadWriter<W: Write + Send + 'static> {
+    tx: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    buf: Vec<u8>,
+    thread: Option<std::thread::JoinHandle<io::Result<W>>>,
+}
+
+const OFF_THREAD_CHUNK: usize = 64 << 10;
+
+impl<W: Write + Send + 'static> fmt::Debug for OffThreadWriter<W> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OffThreadWriter").field("buffered", &self.buf.len()).finish_non_exhaustive()
+    }
+}
+
+impl<W: Write + Send + 'static> OffThreadWriter<W> {
+    /// Starts the thread that writes into `inner`.
+    pub fn new(mut inner: W) -> io::Result<Self> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<u8>>(4);
+        let thread = std::thread::Builder::new().name("relbuild-writer".into()).spawn(move || {
+            for chunk in rx {
+                inner.write_all(&chunk)?;
+            }
+            Ok(inner)
+        })?;
+        Ok(Self { tx: Some(tx), buf: Vec::with_capacity(OFF_THREAD_CHUNK), thread: Some(thread) })
+    }
+
+    fn send(&mut self) -> io::Result<()> {
+        let chunk = std::mem::replace(&mut self.buf, Vec::with_capacity(OFF_THREAD_CHUNK));
+        let sent = self.tx.as_ref().is_some_and(|tx| tx.send(chunk).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The thread stopped: it failed. Report its error.
+        self.join().and_then(|_| Err(io::Error::other("the writer thread stopped early")))
+    }
+
+    fn join(&mut self) -> io::Result<W> {
+        self.tx = None;
+        match self.thread.take() {
+            Some(t) => t.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            None => Err(io::Error::other("the writer thread already finished")),
+        }
+    }
+
+    /// Writes what is buffered, waits for the thread, and returns the inner writer.
+    pub fn finish(mut self) -> io::Result<W> {
+        if !self.buf.is_empty() {
+            self.send()?;
+        }
+        self.join()
+    }
+}
+
+impl<W: Write + Send + 'static> Write for OffThreadWriter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= OFF_THREAD_CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    /// Hands over what is buffered (the inner writer is flushed by `finish`).
+    fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() { Ok(()) } else { self.send() }
+    }
+}
+
+impl<W: Write + Send + 'static> Drop for OffThreadWriter<W> {
+    fn drop(&mut self) {
+        // Unblock and reap the thread; its result is dropped with us.
+        self.tx = None;
+        if let Some(t) = self.thread.take() {
+            let _ignored = t.join();
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use flate2::read::MultiGzDecoder;
@@ -462,5 +546,32 @@ mod tests {
         sort_entries(&mut entries);
         let paths: Vec<&str> = entries.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["a", "./a/b", "a/b/c", "a/c", "a-b", "b"]);
+    }
+
+    #[test]
+    fn off_thread_writer_passes_bytes_through_in_order_and_reports_errors() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let mut w = OffThreadWriter::new(Vec::new()).expect("thread");
+        for piece in data.chunks(1000) {
+            w.write_all(piece).expect("write");
+        }
+        assert_eq!(w.finish().expect("finish"), data);
+
+        struct Fails(usize);
+        impl Write for Fails {
+            fn write(&mut self, d: &[u8]) -> io::Result<usize> {
+                if self.0 < d.len() {
+                    return Err(io::Error::other("disk full"));
+                }
+                self.0 -= d.len();
+                Ok(d.len())
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut w = OffThreadWriter::new(Fails(100_000)).expect("thread");
+        let err = (0..100).try_for_each(|_| w.write_all(&[7; 10_000])).err().or_else(|| w.finish().err());
+        assert_eq!(err.expect("the inner error surfaces").to_string(), "disk full");
     }
 }

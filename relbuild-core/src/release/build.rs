@@ -29,12 +29,13 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 
 use super::config::{DockerImageConfig, ReleaseConfigEdit};
+use super::info::{IMAGE_REFERENCES, RELEASE_METADATA};
 use super::inspect::{self, Fetcher, LABEL_OPERATOR, tag_annotations};
 use super::lint::{self, LintMode};
 use super::metadata::{self, CincinnatiMetadata, parse_metadata_flag};
 use super::naming::Collision;
 use super::output::{self, Payload, ReleaseImage};
-use super::payload::{Operator, PayloadOptions, PayloadSummary, write_payload};
+use super::payload::{Operator, PayloadOptions, PayloadSummary, WrittenFiles, write_payload_observed};
 use super::rewrite::RewriteMode;
 use super::source::{self, ANNOTATION_FROM_RELEASE, DirSource, InputRelease, Mapped, Mapping, Source};
 use super::{Error, ImageStream};
@@ -42,9 +43,10 @@ use crate::digest::HashingWriter;
 use crate::image::{
     Compression, Descriptor, Digest, ImageIndex, ImageManifest, Manifest, MediaType, Platform, RawManifest, Reference,
 };
-use crate::layer::{ExtractOptions, LayerInfo};
+use crate::layer::{ExtractOptions, LayerInfo, OffThreadWriter};
 use crate::progress::Reporter;
 use crate::registry::Client;
+use crate::store::{Cache, RecordKey};
 
 /// How many lint warnings `new_release` reports one by one; beyond them
 /// they are summarised per code. Lint errors are always reported in full.
@@ -404,7 +406,10 @@ async fn inspect_tags(
 /// The checks of `--skip-manifest-check`'s absence (spec §1.3): every
 /// `.yaml`, `.yml` and `.json` file must parse, and its first document must
 /// be an object with non-empty `kind` and `apiVersion`.
-pub fn validate_manifests(operators: &[Operator]) -> Result<(), Error> {
+///
+/// With a `cache`, an operator whose files passed before (same names, same
+/// bytes) is not parsed again.
+pub fn validate_manifests(operators: &[Operator], cache: Option<&Cache>) -> Result<(), Error> {
     // CPU-bound and independent per operator: split across the cores. The
     // first error in operator order wins, as in a sequential check.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 8);
@@ -412,7 +417,7 @@ pub fn validate_manifests(operators: &[Operator]) -> Result<(), Error> {
     let results: Vec<Result<(), Error>> = std::thread::scope(|scope| {
         let handles: Vec<_> = operators
             .chunks(chunk)
-            .map(|ops| scope.spawn(move || ops.iter().try_for_each(validate_operator)))
+            .map(|ops| scope.spawn(move || ops.iter().try_for_each(|op| validate_operator_cached(op, cache))))
             .collect();
         handles.into_iter().map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).collect()
     });
@@ -427,6 +432,29 @@ struct ManifestHead {
     kind: Option<serde_json::Value>,
     #[serde(default, rename = "apiVersion")]
     api_version: Option<serde_json::Value>,
+}
+
+/// The cache namespace of passed manifest checks. Bump it (or the crate
+/// version) whenever [`validate_operator`] changes.
+const MANIFEST_CHECK_RECORD: &str = "manifest-check/1";
+
+fn validate_operator_cached(op: &Operator, cache: Option<&Cache>) -> Result<(), Error> {
+    let Some(cache) = cache else { return validate_operator(op) };
+    let mut key = RecordKey::builder(MANIFEST_CHECK_RECORD);
+    key.add(env!("CARGO_PKG_VERSION").as_bytes());
+    for (file, content) in &op.files {
+        key.add(file.as_bytes());
+        key.add(&content.data);
+    }
+    let key = key.finish();
+    if cache.get_record(&key).is_some() {
+        return Ok(());
+    }
+    validate_operator(op)?;
+    if let Err(e) = cache.put_record(&key, b"ok") {
+        tracing::debug!(error = %e, "manifest check result not cached");
+    }
+    Ok(())
 }
 
 fn validate_operator(op: &Operator) -> Result<(), Error> {
@@ -515,12 +543,15 @@ pub fn prune_unreferenced(
 
 /// Writes the gzipped `release-manifests/` layer to a temporary file:
 /// tar → sha256 (diff ID) → gzip (Go's header) → sha256 (digest) → file.
+///
+/// `observe` sees every group of files written ([`write_payload_observed`]).
 pub fn write_payload_layer(
     stream: &ImageStream,
     metadata: &CincinnatiMetadata,
     operators: &[Operator],
     options: PayloadOptions,
     work_dir: Option<&std::path::Path>,
+    observe: &mut dyn FnMut(WrittenFiles),
 ) -> Result<(PayloadSummary, LayerInfo, tempfile::TempPath), Error> {
     let io = |source| Error::Write { source };
     let tmp = match work_dir {
@@ -531,9 +562,11 @@ pub fn write_payload_layer(
     let blob = HashingWriter::new(BufWriter::new(tmp));
     // Go's compress/gzip header: no name, MTIME 0, OS 255, default level.
     let gz = flate2::GzBuilder::new().mtime(0).operating_system(255).write(blob, flate2::Compression::new(6));
-    let (summary, tar) = write_payload(HashingWriter::new(gz), stream, metadata, operators, options)?;
+    // Compressing and hashing the blob overlaps with writing the tar.
+    let gz = OffThreadWriter::new(gz).map_err(io)?;
+    let (summary, tar) = write_payload_observed(HashingWriter::new(gz), stream, metadata, operators, options, observe)?;
     let (gz, diff_id, uncompressed_size) = tar.finish();
-    let (mut blob, digest, size) = gz.finish().map_err(io)?.finish();
+    let (mut blob, digest, size) = gz.finish().map_err(io)?.finish().map_err(io)?.finish();
     blob.flush().map_err(io)?;
     let tmp = blob.into_inner().map_err(|e| io(e.into_error()))?;
     Ok((summary, LayerInfo { diff_id, digest, size, uncompressed_size }, tmp.into_temp_path()))
@@ -703,6 +736,27 @@ async fn base_references(
     }
 }
 
+/// Lints the payload from the groups [`write_payload_observed`] hands over:
+/// the release files, then each operator's files (memoised per operator).
+fn lint_payload(
+    groups: std::sync::mpsc::Receiver<WrittenFiles>,
+    cache: Option<&Cache>,
+    base_has_manifests: Option<bool>,
+) -> Vec<lint::Finding> {
+    let mut release = Vec::new();
+    let mut per_file = Vec::new();
+    for group in groups {
+        match group.operator {
+            None => release = group.files,
+            Some(_) => per_file.extend(lint::lint_manifests_cached(&group.files, cache)),
+        }
+    }
+    let get = |name: &str| release.iter().find(|(n, _)| n == name).map(|(_, b)| b.as_slice());
+    let mut findings = lint::lint_release(get(IMAGE_REFERENCES), get(RELEASE_METADATA), base_has_manifests);
+    findings.extend(per_file);
+    findings
+}
+
 /// Builds a release: `oc adm release new` (see the module documentation).
 ///
 /// What was fetched is published to [`NewOptions::cache`] at the end, also
@@ -816,7 +870,7 @@ async fn build_release(
         warn(&mut warnings, "no operator metadata was found, no operators will be part of the release".to_owned());
     }
     if !options.skip_manifest_check {
-        validate_manifests(&operators)?;
+        validate_manifests(&operators, options.cache.as_ref())?;
     }
 
     // Pruning, honouring the base image's own image-references.
@@ -844,20 +898,38 @@ async fn build_release(
     // The payload layer, off the async threads.
     let payload_options =
         PayloadOptions { mode: options.rewrite_mode, allow_missing_images: options.allow_missing_images };
+    // Lint runs on its own thread on the files as they are written, while
+    // this one compresses.
     let (stream, metadata, work_dir) = (plan.stream, plan.metadata, options.work_dir.clone());
-    let (summary, info, file, stream, metadata) = inspect::join(tokio::task::spawn_blocking(move || {
-        write_payload_layer(&stream, &metadata, &operators, payload_options, work_dir.as_deref())
-            .map(|(s, i, f)| (s, i, f, stream, metadata))
+    let (lint_on, cache) = (options.lint != LintMode::Off, options.cache.clone());
+    let (summary, info, file, stream, metadata, findings) = inspect::join(tokio::task::spawn_blocking(move || {
+        std::thread::scope(|scope| {
+            let (tx, linter) = if lint_on {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<WrittenFiles>(32);
+                let cache = cache.as_ref();
+                (Some(tx), Some(scope.spawn(move || lint_payload(rx, cache, base_has_manifests))))
+            } else {
+                (None, None)
+            };
+            let mut observe = |group: WrittenFiles| {
+                if let Some(tx) = &tx {
+                    // Only fails when the linter panicked, which join reports.
+                    let _ignored = tx.send(group);
+                }
+            };
+            let written =
+                write_payload_layer(&stream, &metadata, &operators, payload_options, work_dir.as_deref(), &mut observe);
+            drop(tx);
+            let findings =
+                linter.map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).unwrap_or_default();
+            written.map(|(s, i, f)| (s, i, f, stream, metadata, findings))
+        })
     }))
     .await?;
     for c in &summary.collisions {
         warn(&mut warnings, format!("file name collision: {c}"));
     }
-    if options.lint != LintMode::Off {
-        let gz = file.to_path_buf();
-        let files = inspect::join(tokio::task::spawn_blocking(move || output::payload_files(&gz))).await?;
-        let files: Vec<(String, Vec<u8>)> = files.into_iter().map(|f| (f.name, f.data)).collect();
-        let findings = lint::lint(&files, base_has_manifests);
+    if lint_on {
         let errors: Vec<String> =
             findings.iter().filter(|f| f.severity == lint::Severity::Error).map(lint::finding_line).collect();
         if options.lint == LintMode::Error && !errors.is_empty() {
@@ -981,7 +1053,7 @@ mod tests {
             ("a.json", r#"{"apiVersion": "v1", "kind": "#, Some("invalid YAML/JSON")),
         ];
         for (name, data, want) in cases {
-            let got = validate_manifests(&[operator("op", &[(name, data)])]);
+            let got = validate_manifests(&[operator("op", &[(name, data)])], None);
             match (want, got) {
                 (None, Ok(())) => {}
                 (Some(w), Err(e)) => assert!(
@@ -999,7 +1071,7 @@ mod tests {
         let ops: Vec<Operator> = (0..9)
             .map(|i| operator(&format!("op{i}"), &[("a.yaml", if i >= 4 { bad } else { "apiVersion: v1\nkind: A\n" })]))
             .collect();
-        let e = validate_manifests(&ops).expect_err("op4 onwards are bad");
+        let e = validate_manifests(&ops, None).expect_err("op4 onwards are bad");
         assert!(e.to_string().starts_with("op4/a.yaml"), "{e}");
     }
 }

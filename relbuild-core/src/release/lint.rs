@@ -8,15 +8,16 @@
 use std::collections::BTreeSet;
 use std::io::Write;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::imagestream::ImageStream;
 use super::include::{self, FEATURE_GATE, FEATURE_SET, INCLUDE_PREFIX};
 use super::info::{IMAGE_REFERENCES, RELEASE_METADATA, is_manifest_name};
 use super::metadata::CINCINNATI_KIND;
+use crate::store::{Cache, RecordKey};
 
 /// How bad a finding is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// The payload would be rejected, or the release dropped.
@@ -74,6 +75,21 @@ pub const CODES: &[&str] = &[
 /// bytes); `base_has_manifests` says whether the base image has `/manifests`
 /// (`None`: not known, not checked).
 pub fn lint(files: &[(String, Vec<u8>)], base_has_manifests: Option<bool>) -> Vec<Finding> {
+    let get = |name: &str| files.iter().find(|(n, _)| n == name).map(|(_, b)| b.as_slice());
+    let mut out = lint_release(get(IMAGE_REFERENCES), get(RELEASE_METADATA), base_has_manifests);
+    for (name, bytes) in files {
+        out.extend(lint_manifest(name, bytes));
+    }
+    out
+}
+
+/// The release-level checks of [`lint`]: `image-references`,
+/// `release-metadata` (`None`: missing) and the base image.
+pub fn lint_release(
+    image_references: Option<&[u8]>,
+    release_metadata: Option<&[u8]>,
+    base_has_manifests: Option<bool>,
+) -> Vec<Finding> {
     let mut out = Vec::new();
     let mut push = |severity, file: Option<&str>, code, message: String| {
         out.push(Finding { severity, file: file.map(str::to_owned), code, message });
@@ -87,10 +103,8 @@ pub fn lint(files: &[(String, Vec<u8>)], base_has_manifests: Option<bool>) -> Ve
             "the base image has no `/manifests` directory; the CVO requires it (use the cluster-version-operator image as base)".into(),
         );
     }
-    let get = |name: &str| files.iter().find(|(n, _)| n == name).map(|(_, b)| b.as_slice());
-
     let mut version = None;
-    match get(RELEASE_METADATA) {
+    match release_metadata {
         None => push(E, None, "missing-release-metadata", "the payload has no `release-metadata`".into()),
         Some(bytes) => match serde_json::from_slice::<serde_json::Value>(bytes) {
             Err(e) => push(E, Some(RELEASE_METADATA), "invalid-release-metadata", format!("not valid JSON: {e}")),
@@ -133,7 +147,7 @@ pub fn lint(files: &[(String, Vec<u8>)], base_has_manifests: Option<bool>) -> Ve
         },
     }
 
-    match get(IMAGE_REFERENCES) {
+    match image_references {
         None => push(E, None, "missing-image-references", "the payload has no `image-references`".into()),
         Some(bytes) => match ImageStream::parse(bytes, IMAGE_REFERENCES) {
             Err(e) => push(E, Some(IMAGE_REFERENCES), "invalid-image-references", e.to_string()),
@@ -166,14 +180,27 @@ pub fn lint(files: &[(String, Vec<u8>)], base_has_manifests: Option<bool>) -> Ve
         },
     }
 
-    let run_level =
-        regex::Regex::new(r"^0000_(\d+)_([a-zA-Z0-9]+(-[a-zA-Z0-9]+)*?)_").expect("because the pattern is valid");
-    for (name, bytes) in files {
-        if name == IMAGE_REFERENCES || name == RELEASE_METADATA || !is_manifest_name(name) {
-            continue;
-        }
-        let file = Some(name.as_str());
-        if !run_level.is_match(name) {
+    out
+}
+
+/// The per-file checks of [`lint`] for one file of `release-manifests/`
+/// (nothing for `image-references`, `release-metadata` and non-manifests).
+/// A function of the name and bytes only, so its result can be cached.
+pub fn lint_manifest(name: &str, bytes: &[u8]) -> Vec<Finding> {
+    static RUN_LEVEL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"^0000_(\d+)_([a-zA-Z0-9]+(-[a-zA-Z0-9]+)*?)_").expect("because the pattern is valid")
+    });
+    let mut out = Vec::new();
+    let mut push = |severity, file: Option<&str>, code, message: String| {
+        out.push(Finding { severity, file: file.map(str::to_owned), code, message });
+    };
+    use Severity::{Error as E, Warning as W};
+    if name == IMAGE_REFERENCES || name == RELEASE_METADATA || !is_manifest_name(name) {
+        return out;
+    }
+    {
+        let file = Some(name);
+        if !RUN_LEVEL.is_match(name) {
             push(
                 W,
                 file,
@@ -192,7 +219,7 @@ pub fn lint(files: &[(String, Vec<u8>)], base_has_manifests: Option<bool>) -> Ve
                     source = s.source();
                 }
                 push(E, file, "invalid-manifest", message);
-                continue;
+                return out;
             }
         };
         let mut seen = BTreeSet::new();
@@ -248,6 +275,59 @@ pub fn lint(files: &[(String, Vec<u8>)], base_has_manifests: Option<bool>) -> Ve
         }
     }
     out
+}
+
+/// The cache namespace of [`lint_manifests_cached`] records. Bump it (or the
+/// crate version) whenever a per-file check changes.
+const LINT_RECORD: &str = "lint-manifests/1";
+
+/// [`lint_manifest`] over a group of files (one operator's), memoised in
+/// `cache` under a key over the group's names and bytes, so a warm build
+/// lints only what changed.
+pub fn lint_manifests_cached(files: &[(String, Vec<u8>)], cache: Option<&Cache>) -> Vec<Finding> {
+    let Some(cache) = cache else {
+        return files.iter().flat_map(|(n, b)| lint_manifest(n, b)).collect();
+    };
+    let mut key = RecordKey::builder(LINT_RECORD);
+    key.add(env!("CARGO_PKG_VERSION").as_bytes());
+    for (name, bytes) in files {
+        key.add(name.as_bytes());
+        key.add(bytes);
+    }
+    let key = key.finish();
+    if let Some(found) = cache.get_record(&key).and_then(|r| findings_from_json(&r)) {
+        return found;
+    }
+    let found: Vec<Finding> = files.iter().flat_map(|(n, b)| lint_manifest(n, b)).collect();
+    match serde_json::to_vec(&found) {
+        Ok(json) => {
+            if let Err(e) = cache.put_record(&key, &json) {
+                tracing::debug!(error = %e, "lint result not cached");
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "lint result not cached"),
+    }
+    found
+}
+
+/// Findings back from their JSON form; `None` when a code is unknown (a
+/// record from another version), which makes the record a miss.
+fn findings_from_json(bytes: &[u8]) -> Option<Vec<Finding>> {
+    #[derive(Deserialize)]
+    struct Stored {
+        severity: Severity,
+        file: Option<String>,
+        code: String,
+        message: String,
+    }
+    let stored: Vec<Stored> = serde_json::from_slice(bytes).ok()?;
+    stored
+        .into_iter()
+        .map(|f| {
+            let code = CODES.iter().find(|c| **c == f.code)?;
+            Some(Finding { severity: f.severity, file: f.file, code, message: f.message })
+        })
+        .collect()
 }
 
 /// One line per finding: `error[code]: file: message`.

@@ -40,7 +40,9 @@ pub use lint::LintMode;
 pub use metadata::CincinnatiMetadata;
 pub use naming::{Collision, PayloadNamer};
 pub use output::ReleaseImage;
-pub use payload::{ManifestFile, Operator, PayloadOptions, PayloadSummary, write_payload};
+pub use payload::{
+    ManifestFile, Operator, PayloadOptions, PayloadSummary, WrittenFiles, write_payload, write_payload_observed,
+};
 pub use rewrite::{ImageMapper, ImageReference, OperatorTransform, RewriteMode, VersionMapper, VersionRefError};
 pub use source::{Mapping, Source, parse_mapping_file};
 

@@ -70,6 +70,17 @@ pub struct PayloadOptions {
     pub allow_missing_images: bool,
 }
 
+/// Files as written into the payload, handed to the observer of
+/// [`write_payload_observed`]: the release files first, then each
+/// operator's, in tar order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WrittenFiles {
+    /// The operator tag; `None` for `image-references` and `release-metadata`.
+    pub operator: Option<String>,
+    /// Name under `release-manifests/` and final bytes (rewritten), in tar order.
+    pub files: Vec<(String, Vec<u8>)>,
+}
+
 /// Writes the uncompressed `release-manifests/` tar to `out` (the caller
 /// stacks gzip and hashing on top). `release` is the final image stream
 /// (pruned, tags sorted); operators may come in any order.
@@ -79,6 +90,19 @@ pub fn write_payload<W: Write>(
     metadata: &CincinnatiMetadata,
     operators: &[Operator],
     options: PayloadOptions,
+) -> Result<(PayloadSummary, W), Error> {
+    write_payload_observed(out, release, metadata, operators, options, &mut |_| {})
+}
+
+/// [`write_payload`], handing every group of files written to `observe`
+/// (to lint them while the layer is being compressed, say) without copying.
+pub fn write_payload_observed<W: Write>(
+    out: W,
+    release: &ImageStream,
+    metadata: &CincinnatiMetadata,
+    operators: &[Operator],
+    options: PayloadOptions,
+    observe: &mut dyn FnMut(WrittenFiles),
 ) -> Result<(PayloadSummary, W), Error> {
     let mut ordered: Vec<&Operator> = Vec::with_capacity(operators.len() + 1);
     for op in operators {
@@ -100,37 +124,72 @@ pub fn write_payload<W: Write>(
     let io = |source| Error::Write { source };
     let mut tar = GoTarWriter::new(out);
     tar.append_dir(PAYLOAD_DIR, 0o777, newest).map_err(io)?;
-    tar.append_file(&format!("{PAYLOAD_DIR}/image-references"), 0o444, newest, &release.to_json()?).map_err(io)?;
-    tar.append_file(&format!("{PAYLOAD_DIR}/release-metadata"), 0o444, newest, &metadata.to_json()?).map_err(io)?;
+    let release_files =
+        vec![("image-references".to_owned(), release.to_json()?), ("release-metadata".to_owned(), metadata.to_json()?)];
+    for (name, data) in &release_files {
+        tar.append_file(&format!("{PAYLOAD_DIR}/{name}"), 0o444, newest, data).map_err(io)?;
+    }
+    observe(WrittenFiles { operator: None, files: release_files });
 
     let mut namer = PayloadNamer::new();
     let mut names = Vec::with_capacity(ordered.len());
     let mut count = 0;
-    for op in ordered {
-        let transform = match &op.image_references {
-            Some(ir) => OperatorTransform::from_image_references(
-                &op.tag,
-                &ir.data,
-                release,
-                options.allow_missing_images,
-                options.mode,
-            )?,
-            None => OperatorTransform::simple(&release.metadata.name),
-        };
-        for (file, content) in &op.files {
-            let dst = namer.name(&op.tag, file);
-            let data = transform.apply(&content.data).map_err(|source| Error::Version {
+    // Rewriting runs one operator ahead on its own thread while this one
+    // writes the tar; both keep operator order, so errors come in order too.
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Vec<u8>>, Error>>(8);
+        let ops = &ordered;
+        scope.spawn(move || {
+            for op in ops {
+                let rewritten = rewrite_operator(op, release, options);
+                let failed = rewritten.is_err();
+                if tx.send(rewritten).is_err() || failed {
+                    break;
+                }
+            }
+        });
+        for op in ops {
+            let rewritten =
+                rx.recv().map_err(|_| Error::Write { source: std::io::Error::other("rewriting stopped") })??;
+            let mut written = Vec::with_capacity(op.files.len());
+            for ((file, content), data) in op.files.iter().zip(rewritten) {
+                let dst = namer.name(&op.tag, file);
+                tar.append_file(&format!("{PAYLOAD_DIR}/{dst}"), 0o444, content.mtime, &data).map_err(io)?;
+                written.push((dst, data));
+                count += 1;
+            }
+            observe(WrittenFiles { operator: Some(op.tag.clone()), files: written });
+            names.push(op.tag.clone());
+        }
+        Ok::<_, Error>(())
+    })?;
+    let out = tar.finish().map_err(io)?;
+    Ok((PayloadSummary { newest, operators: names, collisions: namer.into_collisions(), files: count }, out))
+}
+
+/// One operator's files rewritten (its `image-references` and the version
+/// substitution), in file-name order.
+fn rewrite_operator(op: &Operator, release: &ImageStream, options: PayloadOptions) -> Result<Vec<Vec<u8>>, Error> {
+    let transform = match &op.image_references {
+        Some(ir) => OperatorTransform::from_image_references(
+            &op.tag,
+            &ir.data,
+            release,
+            options.allow_missing_images,
+            options.mode,
+        )?,
+        None => OperatorTransform::simple(&release.metadata.name),
+    };
+    op.files
+        .iter()
+        .map(|(file, content)| {
+            transform.apply(&content.data).map_err(|source| Error::Version {
                 operator: op.tag.clone(),
                 file: file.clone(),
                 source,
-            })?;
-            tar.append_file(&format!("{PAYLOAD_DIR}/{dst}"), 0o444, content.mtime, &data).map_err(io)?;
-            count += 1;
-        }
-        names.push(op.tag.clone());
-    }
-    let out = tar.finish().map_err(io)?;
-    Ok((PayloadSummary { newest, operators: names, collisions: namer.into_collisions(), files: count }, out))
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]
