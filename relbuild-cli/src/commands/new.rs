@@ -43,11 +43,6 @@ pub(crate) fn cache_dir(flag: Option<&PathBuf>) -> Option<PathBuf> {
 }
 
 fn read_stream_file(arg: &str) -> Result<(Vec<u8>, String)> {
-    if arg.starts_with("http://") || arg.starts_with("https://") {
-        bail!(
-            "`--from-image-stream-file {arg}`: reading an image stream from a URL is not supported; download it and pass the file"
-        );
-    }
     if arg == "-" {
         let mut buf = Vec::new();
         std::io::stdin().read_to_end(&mut buf).context("reading the image stream from stdin")?;
@@ -64,8 +59,12 @@ fn context(args: &NewArgs) -> Result<NewContext> {
     }
     let source = if let Some(f) = &args.from_image_stream_file {
         let mode: ReferenceMode = args.reference_mode.parse()?;
-        let (bytes, file) = read_stream_file(f)?;
-        Source::ImageStreamFile { bytes, file, mode }
+        if f.starts_with("http://") || f.starts_with("https://") {
+            Source::ImageStreamUrl { url: f.clone(), mode }
+        } else {
+            let (bytes, file) = read_stream_file(f)?;
+            Source::ImageStreamFile { bytes, file, mode }
+        }
     } else if let Some(r) = &args.from_release {
         Source::Release(r.clone())
     } else if let Some(d) = &args.from_dir {

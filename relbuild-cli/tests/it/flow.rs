@@ -271,3 +271,35 @@ fn local_outputs_extract_lint_and_cache() {
     let again = ok(fx.relbuild().args(["cache", "prune", "--cache-dir", "cache", "--older-than-days", "0"]));
     assert!(again.stderr.starts_with("info: removed 0 entries (0 bytes)"), "{}", again.stderr);
 }
+
+/// `-f URL`: the stream file served over HTTP (here by the registry itself,
+/// as a blob) builds the same release as the local file; a URL that does not
+/// answer 200 is a clear error naming it.
+#[test]
+fn stream_file_from_a_url() {
+    let fx = Fx::new();
+    // Pushed from the file on disk (a path is a blob source).
+    let file = fx.path("is.yaml");
+    let yaml = std::fs::read(&file).expect("is.yaml");
+    let desc = relbuild_core::Descriptor::new(
+        relbuild_core::MediaType::DockerLayerGzip,
+        relbuild_core::Digest::sha256(&yaml),
+        yaml.len() as u64,
+    );
+    let files: relbuild_core::image::Reference = fx.repo("ocp/files").parse().expect("reference");
+    crate::common::block_on(crate::common::client().push_blob(&files, &desc, &file)).expect("pushes the file");
+    let url = format!("http://{}/v2/ocp/files/blobs/{}", fx.host(), desc.digest);
+    let to = fx.repo("ocp/release:url");
+
+    let local = ok(&mut fx.new_cmd("4.99.0", &["--dry-run", "--to-image", &to]));
+    let mut cmd = fx.relbuild();
+    cmd.args(["new", "--insecure", "-f", &url, "--created", crate::common::CREATED, "--name", "4.99.0"]);
+    let remote = ok(cmd.args(["--dry-run", "--to-image", &to]));
+    assert_eq!(summary(&remote), summary(&local));
+
+    let missing = format!("http://{}/v2/ocp/files/blobs/sha256:{}", fx.host(), "0".repeat(64));
+    let mut cmd = fx.relbuild();
+    cmd.args(["new", "--insecure", "-f", &missing, "--name", "4.99.0", "--dry-run", "--to-image", &to]);
+    let e = crate::common::fails(&mut cmd);
+    assert!(e.contains(&format!("`{missing}`")) && e.contains("404"), "{e}");
+}

@@ -352,6 +352,40 @@ impl Client {
         })
     }
 
+    /// GETs a plain `http(s)://` URL (no registry protocol, no registry
+    /// credentials) with the client's TLS settings and timeouts: for inputs
+    /// such as `--from-image-stream-file URL`. Fails on any status but 200,
+    /// and when the body exceeds `limit` bytes.
+    pub async fn get_url(&self, url: &str, limit: u64) -> Result<Bytes, Error> {
+        let parsed = url::Url::parse(url).map_err(|_| Error::InvalidUrl { url: redact_url(url) })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Error::InvalidUrl { url: redact_url(url) });
+        }
+        let host = parsed.host_str().unwrap_or_default().to_owned();
+        let resp = self.inner.http.get(parsed).send().await.map_err(|e| transport_error(&host, url, e))?;
+        let status = resp.status();
+        if status != StatusCode::OK {
+            return Err(Error::Http {
+                method: "GET".into(),
+                url: redact_url(url),
+                status: status.as_u16(),
+                envelope: None,
+            });
+        }
+        if resp.content_length().is_some_and(|n| n > limit) {
+            return Err(Error::TooLarge { url: redact_url(url), limit });
+        }
+        let mut resp = resp;
+        let mut buf = BytesMut::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(&host, url, e))? {
+            buf.extend_from_slice(&chunk);
+            if buf.len() as u64 > limit {
+                return Err(Error::TooLarge { url: redact_url(url), limit });
+            }
+        }
+        Ok(buf.freeze())
+    }
+
     /// A client with default options (verified TLS, anonymous).
     pub fn anonymous() -> Result<Self, Error> {
         Self::new(ClientOptions::default())

@@ -300,6 +300,12 @@ pub enum Error {
         #[source]
         source: url::ParseError,
     },
+    /// A URL given as input that is not an `http://` or `https://` URL.
+    #[error("`{url}` is not an http:// or https:// URL")]
+    InvalidUrl {
+        /// The URL, credentials redacted.
+        url: String,
+    },
 }
 
 impl Error {

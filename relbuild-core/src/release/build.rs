@@ -217,6 +217,9 @@ struct Plan {
     dir: Option<DirSource>,
 }
 
+/// The largest image stream `-f URL` reads.
+const STREAM_URL_LIMIT: u64 = 64 << 20;
+
 fn format_time(t: jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
@@ -229,6 +232,14 @@ async fn plan(fetcher: &Fetcher, ctx: &NewContext, options: &NewOptions) -> Resu
         Source::None if ctx.mappings.is_empty() => return Err(Error::NoSource.into()),
         Source::None => source::new_stream(),
         Source::ImageStreamFile { bytes, file, mode } => source::stream_from_file(bytes, file, *mode, exclude)?,
+        Source::ImageStreamUrl { url, mode } => {
+            let bytes = fetcher
+                .client()
+                .get_url(url, STREAM_URL_LIMIT)
+                .await
+                .map_err(|e| Error::StreamUrl { url: crate::registry::redact_url(url), source: Box::new(e) })?;
+            source::stream_from_file(&bytes, &crate::registry::redact_url(url), *mode, exclude)?
+        }
         Source::Release(pullspec) => {
             let release = source::read_release(fetcher, pullspec).await?;
             let mut stream = release.stream.clone();

@@ -217,6 +217,15 @@ pub enum Error {
     /// Neither a source nor mappings were given.
     #[error("must specify image mappings when no other source is defined")]
     NoSource,
+    /// `-f URL` could not be fetched.
+    #[error("could not read the image stream from `{url}`")]
+    StreamUrl {
+        /// The URL, credentials redacted.
+        url: String,
+        /// The client error.
+        #[source]
+        source: Box<crate::registry::Error>,
+    },
     /// A positional or mapping-file entry that is not `NAME=PULLSPEC`.
     #[error("{}invalid mapping `{value}`: expected NAME=PULLSPEC with both sides non-empty", location_prefix(.file.as_deref(), *.line))]
     InvalidMapping {

@@ -35,6 +35,14 @@ pub enum Source {
         /// `--reference-mode`.
         mode: ReferenceMode,
     },
+    /// `-f/--from-image-stream-file URL`: an `ImageStream` fetched over
+    /// `http(s)` with the registry client's TLS settings (at most 64 MiB).
+    ImageStreamUrl {
+        /// The URL.
+        url: String,
+        /// `--reference-mode`.
+        mode: ReferenceMode,
+    },
     /// `--from-release PULLSPEC`: the tags, name and metadata of a release image.
     Release(String),
     /// `--from-dir DIR`: each subdirectory holds one operator's manifests.
