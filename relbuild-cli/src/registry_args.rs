@@ -23,8 +23,8 @@ pub(crate) struct RegistryArgs {
     /// Trust this CA certificate (PEM) for registry TLS; may be repeated.
     #[arg(long = "certificate-authority", value_name = "FILE")]
     pub(crate) certificate_authority: Vec<PathBuf>,
-    /// At most this many requests in flight to one registry.
-    #[arg(long, default_value_t = 4, value_name = "N")]
+    /// At most this many requests in flight to one registry (oc's default is 4).
+    #[arg(long, default_value_t = relbuild_core::registry::DEFAULT_MAX_PER_REGISTRY, value_name = "N")]
     pub(crate) max_per_registry: usize,
 }
 

@@ -39,7 +39,11 @@ pub struct ClientOptions {
     pub insecure: bool,
     /// PEM files of extra certificate authorities to trust, besides the system's.
     pub certificate_authorities: Vec<PathBuf>,
-    /// At most this many requests in flight per registry host (`oc` uses 4).
+    /// At most this many requests in flight per registry host. Default 16
+    /// (`oc` uses 4): a build's requests are many small GETs that depend on
+    /// each other (manifest, then config, then layer), and with 4 in flight
+    /// the registry sits idle between them; the benchmark's cold build was
+    /// 1.5x slower with 4 than with 16.
     pub max_per_registry: usize,
     /// Retry policy for failed requests and transfers.
     pub retry: RetryPolicy,
@@ -64,7 +68,7 @@ impl Default for ClientOptions {
             auth: AuthFile::empty(),
             insecure: false,
             certificate_authorities: Vec::new(),
-            max_per_registry: 4,
+            max_per_registry: DEFAULT_MAX_PER_REGISTRY,
             retry: RetryPolicy::default(),
             monolithic_threshold: 16 << 20,
             chunk_size: 16 << 20,
@@ -178,6 +182,9 @@ pub(crate) struct Resp {
     pub(crate) url: String,
     pub(crate) _permit: OwnedSemaphorePermit,
 }
+
+/// The default of [`ClientOptions::max_per_registry`].
+pub const DEFAULT_MAX_PER_REGISTRY: usize = 16;
 
 /// Accepts any server certificate (`insecure`), still checking handshake signatures.
 #[derive(Debug)]

@@ -39,7 +39,7 @@ mod upload;
 
 pub use authfile::{AuthFile, Credential};
 pub use blob::BlobStream;
-pub use client::{Client, ClientOptions, MAX_MANIFEST_SIZE};
+pub use client::{Client, ClientOptions, DEFAULT_MAX_PER_REGISTRY, MAX_MANIFEST_SIZE};
 pub use error::{CredentialSource, Envelope, EnvelopeError, Error, redact_url};
 pub use retry::RetryPolicy;
 pub use upload::{BlobReader, BlobSource, OpenFuture, PushOutcome, RegistryBlob};

@@ -312,6 +312,8 @@ struct Inspected {
     annotations: BTreeMap<String, String>,
     operator: Option<Operator>,
     warnings: Vec<String>,
+    /// The operator's manifest check.
+    check: Result<(), Error>,
 }
 
 async fn inspect_tag(
@@ -334,7 +336,7 @@ async fn inspect_tag(
     })?;
     let labels = image.parsed_config.labels();
     let annotations = tag_annotations(&tag, &labels, &options.allowed_components)?;
-    let mut out = Inspected { tag: tag.clone(), annotations, operator: None, warnings: Vec::new() };
+    let mut out = Inspected { tag: tag.clone(), annotations, operator: None, warnings: Vec::new(), check: Ok(()) };
     if labels.get(LABEL_OPERATOR).is_none_or(String::is_empty) {
         return Ok(out);
     }
@@ -389,7 +391,23 @@ async fn inspect_tags(
         .map(|(tag, pullspec)| {
             let (is_mapped, replaced) = (mapped.all.contains(&tag), mapped.replaced.contains(&tag));
             async move {
-                let r = inspect_tag(fetcher, tag, pullspec, is_mapped, replaced, options).await;
+                let mut r = inspect_tag(fetcher, tag, pullspec, is_mapped, replaced, options).await;
+                // The manifest check of an operator runs as soon as it is
+                // extracted, on a blocking thread, while other images are
+                // still being fetched.
+                if let Ok(inspected) = &mut r
+                    && !options.skip_manifest_check
+                    && let Some(op) = inspected.operator.take()
+                {
+                    let cache = options.cache.clone();
+                    let (op, check) = inspect::join(tokio::task::spawn_blocking(move || {
+                        let check = validate_operator_cached(&op, cache.as_ref());
+                        Ok::<_, Error>((op, check))
+                    }))
+                    .await?;
+                    inspected.operator = Some(op);
+                    inspected.check = check;
+                }
                 reporter.on_phase_step(PHASE);
                 r
             }
@@ -398,11 +416,19 @@ async fn inspect_tags(
     let mut operators = Vec::new();
     let mut warnings = Vec::new();
     let mut annotations = BTreeMap::new();
+    let mut failed = Vec::new();
     while let Some(r) = results.next().await {
         let r = r?;
+        if let Err(e) = r.check {
+            failed.push((r.tag.clone(), e));
+        }
         annotations.insert(r.tag, r.annotations);
         operators.extend(r.operator);
         warnings.extend(r.warnings);
+    }
+    // The first failing operator in tag order wins, as in a sequential check.
+    if let Some((_, e)) = failed.into_iter().min_by(|a, b| a.0.cmp(&b.0)) {
+        return Err(e);
     }
     for tag in &mut stream.spec.tags {
         if let Some(a) = annotations.remove(&tag.name) {
@@ -880,7 +906,8 @@ async fn build_release(
     if operators.is_empty() {
         warn(&mut warnings, "no operator metadata was found, no operators will be part of the release".to_owned());
     }
-    if !options.skip_manifest_check {
+    // Inspected operators were checked as they arrived.
+    if from_dir && !options.skip_manifest_check {
         validate_manifests(&operators, options.cache.as_ref())?;
     }
 
