@@ -301,15 +301,21 @@ pub(crate) async fn read_envelope(mut resp: reqwest::Response) -> Option<Envelop
 
 /// Reads a whole body of at most `limit` bytes.
 pub(crate) async fn read_limited(registry: &str, r: Resp, limit: u64) -> Result<Bytes, Error> {
-    let Resp { mut resp, url, _permit } = r;
+    let Resp { resp, url, _permit } = r;
+    read_body(registry, resp, &url, limit).await
+}
+
+/// Reads a whole body of at most `limit` bytes; `url` is already redacted.
+async fn read_body(registry: &str, mut resp: reqwest::Response, url: &str, limit: u64) -> Result<Bytes, Error> {
+    let too_large = || Error::TooLarge { url: url.to_owned(), limit };
     if resp.content_length().is_some_and(|n| n > limit) {
-        return Err(Error::TooLarge { url, limit });
+        return Err(too_large());
     }
     let mut buf = BytesMut::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(registry, &url, e))? {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(registry, url, e))? {
         buf.extend_from_slice(&chunk);
         if buf.len() as u64 > limit {
-            return Err(Error::TooLarge { url, limit });
+            return Err(too_large());
         }
     }
     Ok(buf.freeze())
@@ -379,18 +385,7 @@ impl Client {
                 envelope: None,
             });
         }
-        if resp.content_length().is_some_and(|n| n > limit) {
-            return Err(Error::TooLarge { url: redact_url(url), limit });
-        }
-        let mut resp = resp;
-        let mut buf = BytesMut::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| transport_error(&host, url, e))? {
-            buf.extend_from_slice(&chunk);
-            if buf.len() as u64 > limit {
-                return Err(Error::TooLarge { url: redact_url(url), limit });
-            }
-        }
-        Ok(buf.freeze())
+        read_body(&host, resp, &redact_url(url), limit).await
     }
 
     /// A client with default options (verified TLS, anonymous).
