@@ -477,13 +477,7 @@ const MANIFEST_CHECK_RECORD: &str = "manifest-check/1";
 
 fn validate_operator_cached(op: &Operator, cache: Option<&Cache>) -> Result<(), Error> {
     let Some(cache) = cache else { return validate_operator(op) };
-    let mut key = RecordKey::builder(MANIFEST_CHECK_RECORD);
-    key.add(env!("CARGO_PKG_VERSION").as_bytes());
-    for (file, content) in &op.files {
-        key.add(file.as_bytes());
-        key.add(&content.data);
-    }
-    let key = key.finish();
+    let key = RecordKey::of_files(MANIFEST_CHECK_RECORD, op.files.iter().map(|(f, c)| (f.as_str(), c.data.as_slice())));
     if cache.get_record(&key).is_some() {
         return Ok(());
     }

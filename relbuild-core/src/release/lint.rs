@@ -288,13 +288,7 @@ pub fn lint_manifests_cached(files: &[(String, Vec<u8>)], cache: Option<&Cache>)
     let Some(cache) = cache else {
         return files.iter().flat_map(|(n, b)| lint_manifest(n, b)).collect();
     };
-    let mut key = RecordKey::builder(LINT_RECORD);
-    key.add(env!("CARGO_PKG_VERSION").as_bytes());
-    for (name, bytes) in files {
-        key.add(name.as_bytes());
-        key.add(bytes);
-    }
-    let key = key.finish();
+    let key = RecordKey::of_files(LINT_RECORD, files.iter().map(|(n, b)| (n.as_str(), b.as_slice())));
     if let Some(found) = cache.get_record(&key).and_then(|r| findings_from_json(&r)) {
         return found;
     }

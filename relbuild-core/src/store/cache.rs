@@ -256,6 +256,19 @@ impl RecordKey {
     pub fn builder(namespace: &str) -> RecordKeyBuilder {
         RecordKeyBuilder(KeyHasher::new(namespace))
     }
+
+    /// The key of a result derived from a set of named files by this
+    /// version of relbuild: `namespace`, the crate version, then each
+    /// file's name and bytes in order.
+    pub fn of_files<'a>(namespace: &str, files: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Self {
+        let mut key = Self::builder(namespace);
+        key.add(env!("CARGO_PKG_VERSION").as_bytes());
+        for (name, bytes) in files {
+            key.add(name.as_bytes());
+            key.add(bytes);
+        }
+        key.finish()
+    }
 }
 
 impl std::fmt::Debug for RecordKey {
