@@ -157,7 +157,9 @@ pub(crate) struct Inner {
     pub(crate) opts: ClientOptions,
     auth: AuthState,
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
-    base_urls: Mutex<HashMap<String, String>>,
+    /// Each registry's base URL, probed once (concurrent callers wait for
+    /// the one probe instead of each trying TLS).
+    base_urls: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<String>>>>,
 }
 
 /// One request as the client loop sends it: rebuildable, so it can be
@@ -416,30 +418,25 @@ impl Client {
     /// not speak TLS).
     #[tracing::instrument(level = "debug", skip(self))]
     pub(crate) async fn base_url(&self, registry: &str) -> Result<url::Url, Error> {
-        let known = self.inner.base_urls.lock().unwrap_or_else(|p| p.into_inner()).get(registry).cloned();
-        let base = match known {
-            Some(b) => b,
-            None => {
+        let cell = Arc::clone(
+            self.inner.base_urls.lock().unwrap_or_else(|p| p.into_inner()).entry(registry.to_owned()).or_default(),
+        );
+        let base = cell
+            .get_or_init(|| async {
                 let https = format!("https://{registry}/v2/");
-                let base = if self.inner.opts.insecure {
-                    match self.inner.http.get(&https).send().await {
-                        Ok(_) => https,
-                        Err(e) => {
-                            tracing::debug!(registry, error = %e, "https failed; using plain http (insecure)");
-                            format!("http://{registry}/v2/")
-                        }
+                if !self.inner.opts.insecure {
+                    return https;
+                }
+                match self.inner.http.get(&https).send().await {
+                    Ok(_) => https,
+                    Err(e) => {
+                        tracing::debug!(registry, error = %e, "https failed; using plain http (insecure)");
+                        format!("http://{registry}/v2/")
                     }
-                } else {
-                    https
-                };
-                self.inner
-                    .base_urls
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(registry.to_owned(), base.clone());
-                base
-            }
-        };
+                }
+            })
+            .await
+            .clone();
         url::Url::parse(&base).map_err(|source| Error::Url { url: base, source })
     }
 
