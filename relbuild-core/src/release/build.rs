@@ -461,8 +461,7 @@ pub fn validate_manifests(operators: &[Operator], cache: Option<&Cache>) -> Resu
     results.into_iter().collect()
 }
 
-/// The two fields the check needs; everything else is skipped while parsing,
-/// which is much cheaper than building the whole document.
+/// The two fields the check needs (everything else is skipped, not built).
 #[derive(serde::Deserialize)]
 struct ManifestHead {
     #[serde(default)]
@@ -501,12 +500,8 @@ fn validate_operator(op: &Operator) -> Result<(), Error> {
         };
         let first = content.data.iter().find(|b| !b.is_ascii_whitespace());
         let is_json = first == Some(&b'{');
-        let head: Option<ManifestHead> = if is_json {
-            serde_json::from_slice(&content.data).ok()
-        } else {
-            let mut reader = std::io::Cursor::new(&content.data[..]);
-            serde_saphyr::read::<_, ManifestHead>(&mut reader).next().and_then(Result::ok)
-        };
+        let head: Option<ManifestHead> =
+            if is_json { serde_json::from_slice(&content.data).ok() } else { first_yaml_head(&content.data) };
         let (kind, api_version) = match head {
             Some(h) => (h.kind, h.api_version),
             None => {
@@ -533,6 +528,22 @@ fn validate_operator(op: &Operator) -> Result<(), Error> {
         }
     }
     Ok(())
+}
+
+/// The head of the first non-null YAML document of `data`, as oc's check
+/// reads it (later documents are not checked), or `None` when that document
+/// is not a mapping or does not parse.
+///
+/// serde-saphyr parses a whole slice about twice as fast as its streaming
+/// reader stops after the first document, so the slice parse comes first;
+/// only when some document fails does the reader settle what the first one
+/// holds.
+fn first_yaml_head(data: &[u8]) -> Option<ManifestHead> {
+    if let Ok(docs) = serde_saphyr::from_slice_multiple::<ManifestHead>(data) {
+        return docs.into_iter().next();
+    }
+    let mut reader = std::io::Cursor::new(data);
+    serde_saphyr::read::<_, ManifestHead>(&mut reader).next().and_then(Result::ok)
 }
 
 /// The tag names of an `image-references` document.
@@ -1083,6 +1094,12 @@ mod tests {
             ("a.yaml", "", Some("'kind' and 'apiVersion'")),
             ("a.yaml", "apiVersion: v1\nkind: [unclosed\n", Some("invalid YAML/JSON")),
             ("a.json", r#"{"apiVersion": "v1", "kind": "#, Some("invalid YAML/JSON")),
+            // Only the first non-null document is checked, as oc's yaml.Unmarshal does.
+            ("a.yaml", "apiVersion: v1\nkind: A\n---\nkind: [unclosed\n", None),
+            ("a.yaml", "apiVersion: v1\nkind: A\n---\n- a list\n", None),
+            ("a.yaml", "---\n---\napiVersion: v1\nkind: A\n", None),
+            ("a.yaml", "- a list\n---\napiVersion: v1\nkind: A\n", Some("'kind' and 'apiVersion'")),
+            ("a.yaml", "kind: [unclosed\n---\napiVersion: v1\nkind: A\n", Some("invalid YAML/JSON")),
         ];
         for (name, data, want) in cases {
             let got = validate_manifests(&[operator("op", &[(name, data)])], None);
