@@ -23,6 +23,7 @@
 //! environment: everything arrives through options.
 #![deny(missing_docs)]
 
+pub(crate) mod bridge;
 pub mod digest;
 pub mod error;
 pub mod image;

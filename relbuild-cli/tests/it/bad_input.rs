@@ -5,9 +5,12 @@
 use relbuild_core::registry::ClientOptions;
 use relbuild_testdata::auth::BasicAuthRegistry;
 use relbuild_testdata::fixture::{
-    duplicate_source_operator, operator_without_manifests, release_like, unknown_snapshot_operator,
+    StreamSpec, duplicate_source_operator, operator_without_manifests, release_like, stream_images,
+    unknown_snapshot_operator,
 };
+use relbuild_testdata::generate::build_image;
 use relbuild_testdata::hostile::{ESCAPING_ENTRY, hostile_operator};
+use relbuild_testdata::proxy::{Action, Fault, FaultProxy, Matcher};
 use relbuild_testdata::registry::{TestRegistry, free_port};
 
 use crate::common::{Fx, fails, names, ok};
@@ -167,6 +170,44 @@ fn bad_operator_images() {
     let empty = fx.push_fixture(&operator_without_manifests());
     let e = new_fails(&fx, &[&format!("no-manifests-operator={empty}")]);
     assert!(e.contains(&empty) && e.contains("has no `/manifests`"), "{e}");
+}
+
+/// When one image fails while another's layer is still arriving, the build
+/// stops that read and exits with the failure: it neither waits for the
+/// slow layer nor panics while the runtime shuts down under the read.
+#[test]
+fn a_failure_stops_the_other_reads() {
+    let fx = Fx::new();
+    let proxy = FaultProxy::start(&fx.host()).expect("proxy");
+    let mut slow = stream_images(&StreamSpec { operators: 3 })
+        .into_iter()
+        .find(|i| i.tag == "cluster-monitoring-operator")
+        .expect("fixture");
+    slow.tag = "slow-operator".into();
+    slow.labels.insert("io.openshift.build.commit.id".into(), "f".repeat(40));
+    let built = build_image(&slow).expect("builds");
+    fx.push_built(&built);
+    // Its top layer arrives one byte per second, through the proxy.
+    let top = Matcher::new("GET", &format!("/blobs/{}", built.layers.last().expect("layers").0.digest));
+    proxy.add(Fault::new(top.clone(), Action::SlowBody { chunk: 1, delay: std::time::Duration::from_secs(1) }));
+    let via_proxy = format!("{}/ocp/stream@{}", proxy.host(), built.manifest.digest());
+    let empty = fx.push_fixture(&operator_without_manifests());
+
+    let out = fx
+        .new_cmd(
+            "4.99.0",
+            &["--to-dir", "out", &format!("slow-operator={via_proxy}"), &format!("no-manifests-operator={empty}")],
+        )
+        // Far longer than the build takes; the slow layer alone would take minutes.
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "exits with the failure, not killed by the timeout: {stderr}");
+    assert!(stderr.contains(&empty) && stderr.contains("has no `/manifests`"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(proxy.hits(&top), 1, "the slow layer was being read when the build failed");
+    assert!(!fx.path("out").exists());
 }
 
 #[test]

@@ -303,7 +303,9 @@ pub async fn assemble_stream(
     options: &NewOptions,
 ) -> Result<ImageStream, crate::Error> {
     let fetcher = Fetcher::new(client.clone(), &options.manifests_arch).with_cache(options.cache.clone());
-    Ok(plan(&fetcher, ctx, options).await?.stream)
+    let planned = plan(&fetcher, ctx, options).await;
+    fetcher.stop().await;
+    Ok(planned?.stream)
 }
 
 /// What inspecting one tag found.
@@ -400,7 +402,7 @@ async fn inspect_tags(
                     && let Some(op) = inspected.operator.take()
                 {
                     let cache = options.cache.clone();
-                    let (op, check) = inspect::join(tokio::task::spawn_blocking(move || {
+                    let (op, check) = inspect::join(fetcher.spawn_blocking(move || {
                         let check = validate_operator_cached(&op, cache.as_ref());
                         Ok::<_, Error>((op, check))
                     }))
@@ -810,7 +812,10 @@ pub async fn new_release(
     options: &NewOptions,
     reporter: &dyn Reporter,
 ) -> Result<NewOutcome, crate::Error> {
-    let result = build_release(client, ctx, options, reporter).await;
+    let fetcher = Fetcher::new(client.clone(), &options.manifests_arch).with_cache(options.cache.clone());
+    let result = build_release(&fetcher, ctx, options, reporter).await;
+    // On failure, other images' layer reads may still be under way.
+    fetcher.stop().await;
     if let Some(cache) = &options.cache
         && let Err(e) = cache.flush()
     {
@@ -820,7 +825,7 @@ pub async fn new_release(
 }
 
 async fn build_release(
-    client: &Client,
+    fetcher: &Fetcher,
     ctx: &NewContext,
     options: &NewOptions,
     reporter: &dyn Reporter,
@@ -843,8 +848,8 @@ async fn build_release(
     if out.to_signature.is_some() && to_image.is_none() {
         return Err(Error::SignatureNeedsImage.into());
     }
-    let fetcher = Fetcher::new(client.clone(), &options.manifests_arch).with_cache(options.cache.clone());
-    let mut plan = plan(&fetcher, ctx, options).await?;
+    let client = fetcher.client();
+    let mut plan = plan(fetcher, ctx, options).await?;
     let name = plan.stream.metadata.name.clone();
     let created = format_time(plan.created);
     let need_image = to_image.is_some()
@@ -903,7 +908,7 @@ async fn build_release(
     let from_dir = plan.dir.is_some();
     let (operators, w) = match plan.dir.take() {
         Some(d) => (d.operators, d.warnings),
-        None => inspect_tags(&fetcher, &mut plan.stream, &plan.mapped, options, reporter).await?,
+        None => inspect_tags(fetcher, &mut plan.stream, &plan.mapped, options, reporter).await?,
     };
     for w in w {
         warn(&mut warnings, w);
@@ -928,7 +933,7 @@ async fn build_release(
             (refs, Some(true))
         }
         Some((r, _)) if !from_dir => {
-            let (refs, found) = base_references(&fetcher, r, options).await?;
+            let (refs, found) = base_references(fetcher, r, options).await?;
             (refs, found.then_some(true))
         }
         _ => (Vec::new(), None),
@@ -998,7 +1003,7 @@ async fn build_release(
 
     let (images, list) = match (&base, need_image) {
         (Some((b, _)), true) => {
-            build_images(&fetcher, b, &payload, &stream, plan.created, options, &mut warnings).await?
+            build_images(fetcher, b, &payload, &stream, plan.created, options, &mut warnings).await?
         }
         _ => (Vec::new(), None),
     };

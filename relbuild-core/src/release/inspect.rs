@@ -8,17 +8,19 @@
 //! first read), so a content-addressed cache plugs in there.
 //!
 //! Layers stream from the registry through decompression and tar parsing on
-//! a blocking thread ([`tokio_util::io::SyncIoBridge`]); only the files kept
+//! a blocking thread (a cancellable `SyncIoBridge`); only the files kept
 //! are held in memory, bounded by [`ExtractOptions`].
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use bytes::Bytes;
-use tokio_util::io::SyncIoBridge;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::Error;
 use super::rewrite::{ANNOTATION_BUILD_VERSIONS, parse_component_versions};
+use crate::bridge::CancellableBridge;
 use crate::image::{Descriptor, ImageConfig, ImageIndex, ImageManifest, Manifest, Platform, RawManifest, Reference};
 use crate::layer::{ExtractOptions, Extracted, Extractor};
 use crate::registry::Client;
@@ -78,12 +80,44 @@ pub struct Fetcher {
     platform: String,
     manifests: Mutex<HashMap<Reference, RawManifest>>,
     cache: Option<Cache>,
+    /// The blocking work started for this fetcher, and the token that
+    /// stops its reads; see [`Fetcher::stop`].
+    tasks: TaskTracker,
+    stop: CancellationToken,
 }
 
 impl Fetcher {
     /// A fetcher picking `platform` (`os/arch`, e.g. `linux/amd64`) out of manifest lists.
     pub fn new(client: Client, platform: impl Into<String>) -> Self {
-        Self { client, platform: platform.into(), manifests: Mutex::new(HashMap::new()), cache: None }
+        Self {
+            client,
+            platform: platform.into(),
+            manifests: Mutex::new(HashMap::new()),
+            cache: None,
+            tasks: TaskTracker::new(),
+            stop: CancellationToken::new(),
+        }
+    }
+
+    /// Runs `f` on a blocking thread, tracked so that [`Fetcher::stop`]
+    /// waits for it.
+    pub fn spawn_blocking<F, T>(&self, f: F) -> tokio::task::JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.tasks.spawn_blocking(f)
+    }
+
+    /// Stops the layer reads still running for futures that were dropped
+    /// (when one image fails, the build returns without waiting for the
+    /// others) and waits for all blocking work this fetcher started. After
+    /// it returns nothing started here touches the runtime, which may then
+    /// be shut down. The fetcher can still be used afterwards.
+    pub async fn stop(&self) {
+        self.stop.cancel();
+        self.tasks.close();
+        self.tasks.wait().await;
     }
 
     /// Uses `cache` for manifests by digest, configs and extracted directories.
@@ -206,12 +240,18 @@ impl Fetcher {
         {
             return Ok(hit);
         }
+        // Dropping this future (a sibling failed) stops its reads at once.
+        let stop = self.stop.child_token();
+        let _stop_when_dropped = stop.clone().drop_guard();
         let readers: Vec<_> = layers
             .iter()
-            .map(|d| (d.media_type.layer_compression(), SyncIoBridge::new(self.client.pull_blob_reader(repo, d))))
+            .map(|d| {
+                let reader = CancellableBridge::new(self.client.pull_blob_reader(repo, d), stop.clone());
+                (d.media_type.layer_compression(), reader)
+            })
             .collect();
         let prefix = prefix.to_owned();
-        let task = tokio::task::spawn_blocking(move || -> Result<Extracted, crate::layer::Error> {
+        let task = self.spawn_blocking(move || -> Result<Extracted, crate::layer::Error> {
             let mut ex = Extractor::new(&prefix, options);
             for (compression, reader) in readers {
                 ex.add_blob(reader, compression)?;

@@ -7,8 +7,9 @@
 //! `release-manifests/`, lower layers are searched from the top down before
 //! giving up.
 
-use tokio_util::io::SyncIoBridge;
+use tokio_util::sync::CancellationToken;
 
+use crate::bridge::CancellableBridge;
 use crate::image::{Descriptor, Digest, ImageIndex, ImageManifest, Manifest, RawManifest};
 use crate::layer::{self, ExtractOptions, Extracted, Extractor};
 use crate::release::info::{PlatformDigest, ReleaseImageData};
@@ -194,7 +195,10 @@ pub async fn extract_layer(
     options: &ExtractOptions,
 ) -> Result<Extracted, Error> {
     let reader = source.blob_reader(desc).await.map_err(|source| Error::Source { image: shown.to_owned(), source })?;
-    let bridge = SyncIoBridge::new(reader);
+    // Dropping this future (a sibling failed) stops the read at once.
+    let stop = CancellationToken::new();
+    let _stop_when_dropped = stop.clone().drop_guard();
+    let bridge = CancellableBridge::new(reader, stop);
     let compression = desc.media_type.layer_compression();
     let (prefix, options) = (prefix.to_owned(), options.clone());
     let result = tokio::task::spawn_blocking(move || -> Result<Extracted, layer::Error> {
