@@ -191,7 +191,13 @@ fn a_failure_stops_the_other_reads() {
     let top = Matcher::new("GET", &format!("/blobs/{}", built.layers.last().expect("layers").0.digest));
     proxy.add(Fault::new(top.clone(), Action::SlowBody { chunk: 1, delay: std::time::Duration::from_secs(1) }));
     let via_proxy = format!("{}/ocp/stream@{}", proxy.host(), built.manifest.digest());
-    let empty = fx.push_fixture(&operator_without_manifests());
+    // The image that fails is held back a little, so the slow read has
+    // begun when it fails (asserted below).
+    let empty_image = build_image(&operator_without_manifests()).expect("builds");
+    fx.push_built(&empty_image);
+    let empty = format!("{}/ocp/stream@{}", proxy.host(), empty_image.manifest.digest());
+    let held = Matcher::new("GET", &format!("/manifests/{}", empty_image.manifest.digest()));
+    proxy.add(Fault::new(held, Action::Delay(std::time::Duration::from_secs(3))));
 
     let out = fx
         .new_cmd(

@@ -11,8 +11,8 @@
 //!   session, which we upload into rather than abandon. Under token auth the
 //!   token carries `repository:dst:pull,push` and `repository:src:pull`.
 //!
-//! A failed upload is retried whole: a new session, and the [`BlobSource`]
-//! opened again. The content is hashed as it is read, so a source that does
+//! A failed upload's session is cancelled (`DELETE`, best effort), and the
+//! upload retried whole: a new session, and the [`BlobSource`] opened again. The content is hashed as it is read, so a source that does
 //! not match its descriptor fails with a clear error before the final `PUT`.
 //!
 //! [`ClientOptions::monolithic_threshold`]: super::ClientOptions::monolithic_threshold
@@ -220,18 +220,42 @@ impl Client {
             StatusCode::ACCEPTED => {}
             _ => return Err(status_error(&req.method, &repo.name(), r).await),
         }
-        let session = location(&req.url, r.resp.headers())?;
+        let mut session = location(&req.url, r.resp.headers())?;
         drop(r);
-        self.upload_into(repo, scopes, session, desc, source).await?;
+        if let Err(e) = self.upload_into(repo, scopes.clone(), &mut session, desc, source).await {
+            self.cancel_upload(repo, scopes, session).await;
+            return Err(e);
+        }
         Ok(PushOutcome::Uploaded)
     }
 
-    /// Sends the content into an open upload session.
+    /// Cancels a failed upload session (`DELETE`), so the registry drops
+    /// its partial data now rather than when its purge runs. Best effort:
+    /// a failure here is only logged, the upload's own error is what counts.
+    async fn cancel_upload(&self, repo: &Reference, scopes: Scopes, session: url::Url) {
+        let req = Req {
+            method: Method::DELETE,
+            url: session,
+            headers: HeaderMap::new(),
+            body: None,
+            reference: repo,
+            scopes,
+            retry: false,
+        };
+        match self.send(&req).await {
+            Ok(r) if r.resp.status().is_success() => {}
+            Ok(r) => tracing::debug!(status = %r.resp.status(), "could not cancel the failed upload"),
+            Err(e) => tracing::debug!(error = %e, "could not cancel the failed upload"),
+        }
+    }
+
+    /// Sends the content into an open upload session; `session` follows
+    /// the registry's `Location` after each chunk.
     async fn upload_into(
         &self,
         repo: &Reference,
         scopes: Scopes,
-        mut session: url::Url,
+        session: &mut url::Url,
         desc: &Descriptor,
         source: &dyn BlobSource,
     ) -> Result<(), Error> {
@@ -291,7 +315,7 @@ impl Client {
                         reason: format!("the registry has {} bytes of the upload, we sent {sent}", end + 1),
                     });
                 }
-                session = location(&req.url, r.resp.headers())?;
+                *session = location(&req.url, r.resp.headers())?;
                 self.reporter().on_blob_progress(&desc.digest, n as u64);
             }
             Bytes::new()
@@ -311,12 +335,13 @@ impl Client {
         }
         let monolithic = !final_body.is_empty();
         let n = final_body.len() as u64;
-        session.query_pairs_mut().append_pair("digest", desc.digest.as_str());
+        let mut put_url = session.clone();
+        put_url.query_pairs_mut().append_pair("digest", desc.digest.as_str());
         let mut headers = HeaderMap::new();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
         let req = Req {
             method: Method::PUT,
-            url: session,
+            url: put_url,
             headers,
             body: Some(final_body),
             reference: repo,

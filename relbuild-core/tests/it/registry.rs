@@ -646,6 +646,8 @@ mod faults {
         let d = layer(&data);
         assert_eq!(c.push_blob(&r, &d, &data).await.expect("push"), PushOutcome::Uploaded);
         assert_eq!(c.pull_blob_bytes(&r, &d, 1 << 20).await.expect("pull"), data);
+        let delete = Matcher::new("DELETE", "/blobs/uploads/");
+        assert_eq!(p.hits(&delete), 1, "the failed session is cancelled");
 
         // Retries stop after max_attempts; 404s are not retried.
         p.clear_requests();
@@ -658,6 +660,30 @@ mod faults {
         let e = c.pull_manifest_raw(&r.with_tag("missing").expect("tag")).await.expect_err("404");
         assert!(e.is_not_found(), "{e}");
         assert_eq!(p.hits(&m), 1);
+    }
+
+    /// An upload that fails for good cancels its session: the registry no
+    /// longer knows it afterwards.
+    #[tokio::test]
+    async fn a_failed_upload_cancels_its_session() {
+        let reg = TestRegistry::start().expect("registry");
+        let p = FaultProxy::start(&reg.host()).expect("proxy");
+        let c = proxied(true);
+        let r = prepo(&p, "f/cancel");
+        let data = random_bytes(75, 5_000);
+        let d = layer(&data);
+        let put = Matcher::new("PUT", "/blobs/uploads/");
+        p.add(Fault::new(put.clone(), Action::status(400)));
+        let e = c.push_blob(&r, &d, &data).await.expect_err("PUT refused");
+        assert!(e.to_string().contains("HTTP 400"), "{e}");
+        let seen = p.requests();
+        let put_path = seen.iter().find(|s| s.method == "PUT").expect("a PUT").path.clone();
+        let deleted = seen.iter().find(|s| s.method == "DELETE").expect("a DELETE");
+        let session = put_path.split('?').next().expect("path");
+        assert!(deleted.path.starts_with(session) && deleted.status == 204, "{deleted:?} for {put_path}");
+        let (status, _) = reg.get(session).expect("GET");
+        assert_eq!(status, 404, "the session is gone");
+        assert!(!c.blob_exists(&r, &d.digest).await.expect("head"));
     }
 
     #[tokio::test]
