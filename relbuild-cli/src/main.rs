@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     // everything CPU-bound (decompression, untarring, hashing, compression,
     // YAML checks) already runs on blocking threads or threads of its own.
     // A multi-threaded scheduler only added cross-thread wake-ups: a cold
-    // build of the benchmark stream used about 15 % more CPU with it
+    // build of the benchmark stream used 7-16 % more CPU with it
     // (benches/README.md).
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -12,8 +12,9 @@
 //!   token carries `repository:dst:pull,push` and `repository:src:pull`.
 //!
 //! A failed upload's session is cancelled (`DELETE`, best effort), and the
-//! upload retried whole: a new session, and the [`BlobSource`] opened again. The content is hashed as it is read, so a source that does
-//! not match its descriptor fails with a clear error before the final `PUT`.
+//! upload retried whole: a new session, and the [`BlobSource`] opened again.
+//! The content is hashed as it is read, so a source that does not match its
+//! descriptor fails with a clear error before the final `PUT`.
 //!
 //! [`ClientOptions::monolithic_threshold`]: super::ClientOptions::monolithic_threshold
 //! [`ClientOptions::chunk_size`]: super::ClientOptions::chunk_size

@@ -113,7 +113,8 @@ impl Fetcher {
     /// (when one image fails, the build returns without waiting for the
     /// others) and waits for all blocking work this fetcher started. After
     /// it returns nothing started here touches the runtime, which may then
-    /// be shut down. The fetcher can still be used afterwards.
+    /// be shut down. Extractions started afterwards fail at once: stop a
+    /// fetcher when its build is over.
     pub async fn stop(&self) {
         self.stop.cancel();
         self.tasks.close();
