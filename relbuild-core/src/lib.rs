@@ -25,6 +25,7 @@
 
 pub(crate) mod bridge;
 pub mod digest;
+pub(crate) mod durable;
 pub mod error;
 pub mod image;
 pub mod layer;

@@ -248,7 +248,7 @@ pub async fn write_file(
     set_mode(tmp.as_file(), 0o750).map_err(out)?;
     let secs = u64::try_from(created.as_second()).unwrap_or(0);
     tmp.as_file().set_modified(std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs)).map_err(out)?;
-    tmp.persist(path).map_err(|e| out(e.error))?;
+    crate::durable::persist(tmp, path).map_err(out)?;
     Ok(())
 }
 
@@ -388,13 +388,14 @@ pub fn signature_message(repo: &Reference, digest: &Digest, creator: &str, times
     crate::image::gojson::to_vec_indent(&sig, "  ").expect("a struct of strings and integers always serialises")
 }
 
-/// Writes `bytes` to `path` through a temporary file and a rename.
+/// Writes `bytes` to `path` through a temporary file and a durable rename
+/// ([`crate::durable`]).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let out = |source| Error::Output { path: path.to_path_buf(), source };
     let mut tmp = tempfile::Builder::new().prefix(".relbuild-").tempfile_in(parent_of(path)).map_err(out)?;
     tmp.write_all(bytes).map_err(out)?;
     set_mode(tmp.as_file(), 0o644).map_err(out)?;
-    tmp.persist(path).map_err(|e| out(e.error))?;
+    crate::durable::persist(tmp, path).map_err(out)?;
     Ok(())
 }
 

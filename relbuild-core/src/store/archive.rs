@@ -91,7 +91,7 @@ pub fn write_archive_to_path(dir: &OciDir, dest: impl AsRef<Path>) -> Result<()>
     })?;
     let tmp = out.into_inner().map_err(|e| Error::Io { path: tmp_path.clone(), source: e.into_error() })?;
     make_readable(tmp.as_file(), &tmp_path)?;
-    tmp.persist(dest).map_err(|e| Error::Io { path: dest.to_path_buf(), source: e.error })?;
+    crate::durable::persist(tmp, dest).map_err(Error::io(dest))?;
     Ok(())
 }
 

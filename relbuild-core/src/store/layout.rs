@@ -197,6 +197,12 @@ impl OciDir {
     fn write_index(&self, index: &ImageIndex) -> Result<()> {
         let path = self.index_path();
         let bytes = gojson::to_vec(index).map_err(|source| Error::Serialize { path: path.clone(), source })?;
+        // The blobs the index names were renamed into blobs/sha256 synced;
+        // the renames themselves reach the disk before the index does.
+        let blobs = self.blobs_dir();
+        if blobs.is_dir() {
+            crate::durable::sync_dir(&blobs).map_err(Error::io(&blobs))?;
+        }
         write_atomic(&self.root, &path, &bytes)
     }
 
@@ -620,7 +626,7 @@ pub(super) fn write_atomic(dir: &Path, dest: &Path, bytes: &[u8]) -> Result<()> 
     let mut tmp = tempfile::Builder::new().prefix(INDEX_TMP_PREFIX).tempfile_in(dir).map_err(Error::io(dir))?;
     tmp.write_all(bytes).map_err(Error::io(tmp.path()))?;
     make_readable(tmp.as_file(), tmp.path())?;
-    tmp.persist(dest).map_err(|e| Error::Io { path: dest.to_path_buf(), source: e.error })?;
+    crate::durable::persist(tmp, dest).map_err(Error::io(dest))?;
     Ok(())
 }
 
@@ -667,6 +673,9 @@ impl BlobWriter {
     fn persist(tmp: NamedTempFile, dir: &Path, digest: &Digest) -> Result<()> {
         make_readable(tmp.as_file(), tmp.path())?;
         let dest = dir.join(digest.encoded());
+        // On disk before its name exists; the directory is synced before
+        // index.json names the blob (write_index).
+        tmp.as_file().sync_all().map_err(Error::io(tmp.path()))?;
         // Replacing an existing blob is harmless: same name, same bytes.
         tmp.persist(&dest).map_err(|e| Error::Io { path: dest, source: e.error })?;
         Ok(())
