@@ -10,6 +10,7 @@ use std::io::Write;
 
 use serde::{Deserialize, Serialize};
 
+use super::heads::{self, DocHead};
 use super::imagestream::ImageStream;
 use super::include::{self, FEATURE_GATE, FEATURE_SET, INCLUDE_PREFIX};
 use super::info::{IMAGE_REFERENCES, RELEASE_METADATA, is_manifest_name};
@@ -209,7 +210,14 @@ pub fn lint_manifest(name: &str, bytes: &[u8]) -> Vec<Finding> {
                     .into(),
             );
         }
-        let docs = match include::parse_manifests(bytes, name) {
+        // The event-level fast path where it applies, else serde-saphyr.
+        let json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        let fast = if json { None } else { heads::document_heads(bytes) };
+        let parsed = match fast {
+            Some(heads) => Ok(heads),
+            None => include::parse_manifests(bytes, name).map(|ms| ms.iter().map(DocHead::of).collect()),
+        };
+        let docs: Vec<DocHead> = match parsed {
             Ok(docs) => docs,
             Err(e) => {
                 let mut message = e.to_string();
@@ -223,8 +231,8 @@ pub fn lint_manifest(name: &str, bytes: &[u8]) -> Vec<Finding> {
             }
         };
         let mut seen = BTreeSet::new();
-        for m in &docs {
-            let what = format!("document {}", m.index);
+        for (index, m) in docs.iter().enumerate() {
+            let what = format!("document {index}");
             if m.kind.is_empty() {
                 push(E, file, "missing-kind", format!("{what} has no `kind`"));
             }
@@ -241,7 +249,7 @@ pub fn lint_manifest(name: &str, bytes: &[u8]) -> Vec<Finding> {
                     format!("{what}: {} {ns}{} is defined more than once in this file", m.kind, m.name),
                 );
             }
-            let Some(annotations) = &m.annotations else {
+            let Some(annotations) = &m.annotation_keys else {
                 push(
                     W,
                     file,
@@ -250,7 +258,7 @@ pub fn lint_manifest(name: &str, bytes: &[u8]) -> Vec<Finding> {
                 );
                 continue;
             };
-            if !annotations.keys().any(|k| k.starts_with(INCLUDE_PREFIX)) {
+            if !annotations.iter().any(|k| k.starts_with(INCLUDE_PREFIX)) {
                 push(
                     W,
                     file,
@@ -261,7 +269,8 @@ pub fn lint_manifest(name: &str, bytes: &[u8]) -> Vec<Finding> {
                     ),
                 );
             }
-            if annotations.contains_key(FEATURE_SET) && annotations.contains_key(FEATURE_GATE) {
+            let has = |key: &str| annotations.iter().any(|k| k == key);
+            if has(FEATURE_SET) && has(FEATURE_GATE) {
                 push(
                     E,
                     file,

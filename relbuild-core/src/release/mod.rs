@@ -20,6 +20,7 @@
 pub mod build;
 pub mod config;
 pub mod extract;
+mod heads;
 pub mod imagestream;
 pub mod include;
 pub mod info;
