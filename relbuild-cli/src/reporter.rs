@@ -17,24 +17,26 @@ pub(crate) struct BarReporter {
     multi: MultiProgress,
     phases: Mutex<HashMap<String, ProgressBar>>,
     bytes: ProgressBar,
+    /// False when the bars are hidden: then events cost nothing (a build
+    /// reports about a thousand of them).
+    visible: bool,
 }
 
 impl BarReporter {
     /// Bars when stderr is a terminal and not `quiet`; otherwise hidden.
     pub(crate) fn new(quiet: bool) -> Self {
-        let target = if !quiet && std::io::stderr().is_terminal() {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
+        let visible = !quiet && std::io::stderr().is_terminal();
+        let target = if visible { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
         let multi = MultiProgress::with_draw_target(target);
         let bytes = multi.add(ProgressBar::new_spinner());
         bytes.set_style(
             ProgressStyle::with_template("{spinner} blobs: {bytes} ({binary_bytes_per_sec}) {msg}")
                 .expect("the template is valid"),
         );
-        bytes.enable_steady_tick(Duration::from_millis(120));
-        Self { multi, phases: Mutex::new(HashMap::new()), bytes }
+        if visible {
+            bytes.enable_steady_tick(Duration::from_millis(120));
+        }
+        Self { multi, phases: Mutex::new(HashMap::new()), bytes, visible }
     }
 
     /// Removes the bars.
@@ -51,6 +53,9 @@ impl BarReporter {
 
 impl Reporter for BarReporter {
     fn on_blob_start(&self, kind: BlobKind, _digest: &Digest, _size: Option<u64>) {
+        if !self.visible {
+            return;
+        }
         let verb = match kind {
             BlobKind::Pull => "pulling",
             BlobKind::Push => "pushing",
@@ -61,10 +66,15 @@ impl Reporter for BarReporter {
     }
 
     fn on_blob_progress(&self, _digest: &Digest, bytes: u64) {
-        self.bytes.inc(bytes);
+        if self.visible {
+            self.bytes.inc(bytes);
+        }
     }
 
     fn on_phase_start(&self, phase: &str, total: u64) {
+        if !self.visible {
+            return;
+        }
         let bar = self.multi.add(ProgressBar::new(total));
         bar.set_style(
             ProgressStyle::with_template("{prefix:>20} [{bar:30}] {pos}/{len}")
@@ -78,6 +88,9 @@ impl Reporter for BarReporter {
     }
 
     fn on_phase_step(&self, phase: &str) {
+        if !self.visible {
+            return;
+        }
         if let Ok(phases) = self.phases.lock()
             && let Some(bar) = phases.get(phase)
         {

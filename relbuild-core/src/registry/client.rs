@@ -159,7 +159,7 @@ pub(crate) struct Inner {
     limits: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Each registry's base URL, probed once (concurrent callers wait for
     /// the one probe instead of each trying TLS).
-    base_urls: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<String>>>>,
+    base_urls: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<url::Url>>>>,
 }
 
 /// One request as the client loop sends it: rebuildable, so it can be
@@ -422,22 +422,23 @@ impl Client {
             self.inner.base_urls.lock().unwrap_or_else(|p| p.into_inner()).entry(registry.to_owned()).or_default(),
         );
         let base = cell
-            .get_or_init(|| async {
+            .get_or_try_init(|| async {
                 let https = format!("https://{registry}/v2/");
-                if !self.inner.opts.insecure {
-                    return https;
-                }
-                match self.inner.http.get(&https).send().await {
-                    Ok(_) => https,
-                    Err(e) => {
-                        tracing::debug!(registry, error = %e, "https failed; using plain http (insecure)");
-                        format!("http://{registry}/v2/")
+                let base = if !self.inner.opts.insecure {
+                    https
+                } else {
+                    match self.inner.http.get(&https).send().await {
+                        Ok(_) => https,
+                        Err(e) => {
+                            tracing::debug!(registry, error = %e, "https failed; using plain http (insecure)");
+                            format!("http://{registry}/v2/")
+                        }
                     }
-                }
+                };
+                url::Url::parse(&base).map_err(|source| Error::Url { url: base, source })
             })
-            .await
-            .clone();
-        url::Url::parse(&base).map_err(|source| Error::Url { url: base, source })
+            .await?;
+        Ok(base.clone())
     }
 
     /// `base/v2/<repo>/<rest>`.
