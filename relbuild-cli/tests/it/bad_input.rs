@@ -5,8 +5,7 @@
 use relbuild_core::registry::ClientOptions;
 use relbuild_testdata::auth::BasicAuthRegistry;
 use relbuild_testdata::fixture::{
-    StreamSpec, duplicate_source_operator, operator_without_manifests, release_like, stream_images,
-    unknown_snapshot_operator,
+    changed_operator, duplicate_source_operator, operator_without_manifests, release_like, unknown_snapshot_operator,
 };
 use relbuild_testdata::generate::build_image;
 use relbuild_testdata::hostile::{ESCAPING_ENTRY, hostile_operator};
@@ -179,15 +178,9 @@ fn bad_operator_images() {
 fn a_failure_stops_the_other_reads() {
     let fx = Fx::new();
     let proxy = FaultProxy::start(&fx.host()).expect("proxy");
-    let mut slow = stream_images(&StreamSpec { operators: 3 })
-        .into_iter()
-        .find(|i| i.tag == "cluster-monitoring-operator")
-        .expect("fixture");
-    slow.tag = "slow-operator".into();
-    slow.labels.insert("io.openshift.build.commit.id".into(), "f".repeat(40));
-    let built = build_image(&slow).expect("builds");
+    let built = build_image(&changed_operator(&fx.images).expect("a changed operator")).expect("builds");
     fx.push_built(&built);
-    // Its top layer arrives one byte per second, through the proxy.
+    // This operator's top layer arrives one byte per second, through the proxy.
     let top = Matcher::new("GET", &format!("/blobs/{}", built.layers.last().expect("layers").0.digest));
     proxy.add(Fault::new(top.clone(), Action::SlowBody { chunk: 1, delay: std::time::Duration::from_secs(1) }));
     let via_proxy = format!("{}/ocp/stream@{}", proxy.host(), built.manifest.digest());

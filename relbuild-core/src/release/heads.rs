@@ -372,6 +372,8 @@ metadata:
             "kind: \"\"\napiVersion: v1\n".into(),
             "kind: null\napiVersion: ~\nmetadata: null\n".into(),
             "kind: true\nmetadata: [a, b]\n".into(),
+            "kind: True\napiVersion: TRUE\nmetadata:\n  name: False\n  namespace: FALSE\n".into(),
+            "kind: Null\napiVersion: NULL\nmetadata:\n  name: ~\n  namespace:\n".into(),
             "kind: [A]\napiVersion: {a: b}\nmetadata:\n  name: {x: y}\n  annotations: [a]\n".into(),
             "kind: >\n  folded\n  text\nmetadata:\n  name: 'it''s'\n  namespace: \"tab\\there\"\n".into(),
             "\"kind\": A\n'apiVersion': v1\nmetadata:\n  \"annotations\":\n    \"k\": v\n    'k2': [1, 2]\n".into(),
