@@ -10,11 +10,14 @@
 # 4. prints the median of each and the cold/floor ratio, then times floor and
 #    cold again in alternating pairs (robust to the machine's drift).
 #
-# Usage: benches/e2e.sh [RUNS]   (env: OPERATORS=200)
+# Usage: benches/e2e.sh [RUNS]   (env: OPERATORS=200, PAIRS=2*RUNS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-10}
 operators=${OPERATORS:-200}
+# More pairs than hyperfine runs: on a noisy machine the pair median is the
+# figure to trust, and each pair costs only one floor and one cold build.
+pairs=${PAIRS:-$((2 * runs))}
 
 .ci/install-tools
 command -v hyperfine >/dev/null || { apt-get install -y hyperfine; }
@@ -61,7 +64,7 @@ PY
 # The machine's speed drifts over a run (other tenants, the registry's own
 # caches), and hyperfine runs all floor runs before all cold runs. So also
 # time them in alternating pairs and report the median of the pair ratios.
-python3 - "$runs" "$work" "$new --to-image $host/ocp/release:cold" <<'PY'
+python3 - "$pairs" "$work" "$new --to-image $host/ocp/release:cold" <<'PY'
 import statistics, subprocess, sys, tempfile, time
 runs, work, new = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 def timed(cmd):
