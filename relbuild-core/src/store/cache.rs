@@ -496,7 +496,8 @@ impl Cache {
         let key = blob_key(digest).ok_or_else(|| Error::UnsupportedDigest { digest: digest.clone() })?;
         let found = Digest::sha256(bytes);
         crate::digest::verify(digest, None, &found, bytes.len() as u64)?;
-        self.put((Kind::Blob, key), bytes)
+        // Verified: the key is the content's sha256, which the index records.
+        self.put_hashed((Kind::Blob, key), bytes, key)
     }
 
     // ---- extracted sets ----
@@ -569,7 +570,14 @@ impl Cache {
         if read_lock(&self.inner.index).contains_key(&id) {
             return Ok(());
         }
-        let sha256: [u8; 32] = Sha256::digest(bytes).into();
+        self.put_hashed(id, bytes, Sha256::digest(bytes).into())
+    }
+
+    /// [`put`](Self::put) of content whose sha256 the caller already has.
+    fn put_hashed(&self, id: EntryId, bytes: &[u8], sha256: [u8; 32]) -> Result<()> {
+        if read_lock(&self.inner.index).contains_key(&id) {
+            return Ok(());
+        }
         let mut writer = self.inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
         if writer.is_none() {
             let dir = self.tmp_dir();
