@@ -500,8 +500,7 @@ fn validate_operator(op: &Operator) -> Result<(), Error> {
             file: file.clone(),
             source,
         };
-        let first = content.data.iter().find(|b| !b.is_ascii_whitespace());
-        let is_json = first == Some(&b'{');
+        let is_json = super::looks_like_json(&content.data);
         let head: Option<ManifestHead> =
             if is_json { serde_json::from_slice(&content.data).ok() } else { first_yaml_head(&content.data) };
         let (kind, api_version) = match head {

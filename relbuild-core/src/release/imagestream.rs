@@ -270,8 +270,7 @@ impl ImageStream {
     }
 
     fn parse_unchecked(bytes: &[u8], file: &str) -> Result<Self, Error> {
-        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-        if first == Some(&b'{') {
+        if super::looks_like_json(bytes) {
             return serde_json::from_slice(bytes).map_err(|e| json_error(e, file));
         }
         serde_saphyr::from_slice(bytes).map_err(|e| {

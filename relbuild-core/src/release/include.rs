@@ -118,7 +118,7 @@ impl Manifest {
 /// Empty and `null` documents are skipped; any other non-object is an error.
 pub fn parse_manifests(bytes: &[u8], file: &str) -> Result<Vec<Manifest>, Error> {
     let parse_err = |source: Box<dyn std::error::Error + Send + Sync>| Error::Parse { file: file.to_owned(), source };
-    let values: Vec<Value> = if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+    let values: Vec<Value> = if super::looks_like_json(bytes) {
         serde_json::Deserializer::from_slice(bytes)
             .into_iter::<Value>()
             .collect::<Result<_, _>>()

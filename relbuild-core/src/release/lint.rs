@@ -211,8 +211,7 @@ pub fn lint_manifest(name: &str, bytes: &[u8]) -> Vec<Finding> {
             );
         }
         // The event-level fast path where it applies, else serde-saphyr.
-        let json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-        let fast = if json { None } else { heads::document_heads(bytes) };
+        let fast = if super::looks_like_json(bytes) { None } else { heads::document_heads(bytes) };
         let parsed = match fast {
             Some(heads) => Ok(heads),
             None => include::parse_manifests(bytes, name).map(|ms| ms.iter().map(DocHead::of).collect()),

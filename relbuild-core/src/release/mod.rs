@@ -499,6 +499,12 @@ fn location_suffix(line: Option<u64>, column: Option<u64>) -> String {
     }
 }
 
+/// Whether `bytes` is read as JSON rather than YAML: its first non-blank
+/// byte is `{`, the rule of oc's YAML-or-JSON decoding.
+pub(crate) fn looks_like_json(bytes: &[u8]) -> bool {
+    bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{')
+}
+
 /// A YAML parse error as one line: serde-saphyr's `Display` appends a
 /// multi-line source snippet, which would break the CLI's one-line `error:`.
 pub(crate) fn yaml_error(e: &serde_saphyr::Error) -> Box<dyn std::error::Error + Send + Sync> {
