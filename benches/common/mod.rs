@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use relbuild_core::image::Digest;
+use relbuild_core::release::inspect::{ALLOWED_COMPONENTS, tag_annotations};
 use relbuild_core::release::{CincinnatiMetadata, ImageReference, ImageStream, ManifestFile, Operator, TagReference};
 use relbuild_testdata::fixture::{FileKind, FixtureImage, OPERATOR_LABEL, Role, StreamSpec, stream_images};
 
@@ -45,17 +46,9 @@ pub(crate) fn release_stream(images: &[FixtureImage]) -> ImageStream {
     is.metadata.name = RELEASE.to_owned();
     for img in images.iter().filter(|i| i.role != Role::Unreferenced) {
         let mut tag = TagReference::docker_image(&img.tag, format!("{RELEASE_REPO}@{}", fake_digest(&img.tag)));
-        let a = tag.annotations.get_or_insert_with(BTreeMap::new);
-        for key in
-            ["io.openshift.build.commit.id", "io.openshift.build.commit.ref", "io.openshift.build.source-location"]
-        {
-            a.insert(key.to_owned(), img.labels.get(key).cloned().unwrap_or_default());
-        }
-        for key in ["io.openshift.build.versions", "io.openshift.build.version-display-names"] {
-            if let Some(v) = img.labels.get(key) {
-                a.insert(key.to_owned(), v.clone());
-            }
-        }
+        // The annotations a build copies from the labels, by the build's own rule.
+        let a = tag_annotations(&img.tag, &img.labels, &ALLOWED_COMPONENTS).expect("fixture labels are valid");
+        tag.annotations.get_or_insert_with(BTreeMap::new).extend(a);
         is.spec.tags.push(tag);
     }
     is.sort_tags();

@@ -3,7 +3,9 @@
 //! This module is pure data. [`stream_images`] describes a cluster-version
 //! operator, `N` operator images labelled `io.openshift.release.operator=true`
 //! (each with `/manifests` and two layers), one operand per operator carrying
-//! the `io.openshift.build.*` labels, and one image nothing references. The
+//! the `io.openshift.build.*` labels (versions with display names set,
+//! absent or empty: [`operand_display_names`]), and one image nothing
+//! references. The
 //! manifests carry every edge case of the spec (§2): references followed by a
 //! comma, two references one space apart, `0.0.1-snapshot` and
 //! `0.0.1-snapshot-kubernetes`, a file name over 100 characters, the same
@@ -214,17 +216,32 @@ fn operator(i: usize) -> FixtureImage {
     }
 }
 
+/// The display-names label of operand `i`: every operand declares
+/// `io.openshift.build.versions`, and the display names cycle through the
+/// three cases oc tells apart (it writes the annotation, empty, for the
+/// last two): set, absent, and empty.
+pub fn operand_display_names(i: usize) -> Option<&'static str> {
+    match i % 3 {
+        0 => Some("kubernetes=Kubernetes"),
+        1 => None,
+        _ => Some(""),
+    }
+}
+
 fn operand(i: usize) -> FixtureImage {
     let (_, name) = operator_names(i);
+    let mut labels = labels(&[
+        ("io.openshift.build.commit.id", &format!("{:040x}", 0xdef000 + i)),
+        ("io.openshift.build.source-location", &format!("https://github.com/openshift/{name}")),
+        ("io.openshift.build.versions", &format!("kubernetes={KUBE_VERSION}")),
+    ]);
+    if let Some(names) = operand_display_names(i) {
+        labels.insert("io.openshift.build.version-display-names".to_owned(), names.to_owned());
+    }
     FixtureImage {
         tag: name.clone(),
         role: Role::Operand,
-        labels: labels(&[
-            ("io.openshift.build.commit.id", &format!("{:040x}", 0xdef000 + i)),
-            ("io.openshift.build.source-location", &format!("https://github.com/openshift/{name}")),
-            ("io.openshift.build.versions", &format!("kubernetes={KUBE_VERSION}")),
-            ("io.openshift.build.version-display-names", "kubernetes=Kubernetes"),
-        ]),
+        labels,
         layers: vec![binary_layer(&format!("usr/bin/{name}"), 10_000 + i)],
     }
 }

@@ -29,15 +29,15 @@ use bytes::Bytes;
 use futures_util::StreamExt as _;
 
 use super::config::{DockerImageConfig, ReleaseConfigEdit};
-use super::info::{IMAGE_REFERENCES, RELEASE_METADATA};
-use super::inspect::{self, Fetcher, LABEL_OPERATOR, tag_annotations};
+use super::inspect::{self, Fetcher, tag_annotations};
 use super::lint::{self, LintMode};
 use super::metadata::{self, CincinnatiMetadata, parse_metadata_flag};
+use super::names::{ANNOTATION_FROM_RELEASE, IMAGE_REFERENCES, RELEASE_METADATA};
 use super::naming::Collision;
 use super::output::{self, Payload, ReleaseImage};
 use super::payload::{Operator, PayloadOptions, PayloadSummary, WrittenFiles, write_payload_observed};
 use super::rewrite::RewriteMode;
-use super::source::{self, ANNOTATION_FROM_RELEASE, DirSource, InputRelease, Mapped, Mapping, Source};
+use super::source::{self, DirSource, InputRelease, Mapped, Mapping, Source};
 use super::{Error, ImageStream};
 use crate::digest::HashingWriter;
 use crate::image::{
@@ -339,7 +339,7 @@ async fn inspect_tag(
     let labels = image.parsed_config.labels();
     let annotations = tag_annotations(&tag, &labels, &options.allowed_components)?;
     let mut out = Inspected { tag: tag.clone(), annotations, operator: None, warnings: Vec::new(), check: Ok(()) };
-    if labels.get(LABEL_OPERATOR).is_none_or(String::is_empty) {
+    if !inspect::is_operator(&labels) {
         return Ok(out);
     }
     let layers = &image.image.layers;

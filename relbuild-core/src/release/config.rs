@@ -9,11 +9,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::Error;
+use super::names::{LABEL_BASE_IMAGE_DIGEST, LABEL_RELEASE};
 
-/// Label naming the release.
-pub const LABEL_RELEASE: &str = "io.openshift.release";
-/// Label holding the base image's manifest digest.
-pub const LABEL_BASE_IMAGE_DIGEST: &str = "io.openshift.release.base-image-digest";
 /// The comment of the release history entry.
 pub const HISTORY_COMMENT: &str = "Release image for OpenShift";
 
@@ -260,5 +257,48 @@ mod tests {
         let cfg = DockerImageConfig::parse(base.as_bytes()).expect("parses").into_release_config(&edit);
         let want = r#"{"id":"","created":"2025-05-06T07:08:09Z","container_config":{},"config":{"Env":["PATH=/usr/bin"],"Entrypoint":["/usr/bin/cluster-version-operator"],"Labels":{"io.openshift.release":"4.99.0","io.openshift.release.base-image-digest":"sha256:basebase"}},"architecture":"amd64","size":60,"rootfs":{"type":"layers","diff_ids":["sha256:11","sha256:22","sha256:33"]},"history":[{"created":"2025-05-06T07:08:09Z","comment":"Release image for OpenShift"},{"created":"2025-05-06T07:08:09Z"},{"created":"2025-05-06T07:08:09Z"}],"os":"linux"}"#;
         assert_eq!(String::from_utf8(cfg.to_json().expect("json")).expect("utf8"), want);
+    }
+
+    /// What oc's `ConfigurationCallback` does with each field the base
+    /// config may lack, have empty, or set.
+    #[test]
+    fn base_config_absent_empty_and_set() {
+        let edit = |digest: Option<&str>| ReleaseConfigEdit {
+            release_name: "4.99.0".into(),
+            base_image_digest: digest.map(str::to_owned),
+            created: "2025-05-06T07:08:09Z".parse().expect("time"),
+            layer_diff_id: "sha256:33".into(),
+            layer_sizes: vec![5],
+        };
+        let release = |base: &str, digest: Option<&str>| {
+            let cfg = DockerImageConfig::parse(base.as_bytes()).expect("parses").into_release_config(&edit(digest));
+            serde_json::from_slice::<serde_json::Value>(&cfg.to_json().expect("json")).expect("json")
+        };
+        // os / architecture: absent and empty default to linux/amd64, set ones are kept.
+        for (base, os, arch) in [
+            ("{}", "linux", "amd64"),
+            (r#"{"os":"","architecture":""}"#, "linux", "amd64"),
+            (r#"{"os":"windows","architecture":"arm64"}"#, "windows", "arm64"),
+        ] {
+            let v = release(base, Some("sha256:b"));
+            assert_eq!((v["os"].as_str(), v["architecture"].as_str()), (Some(os), Some(arch)), "{base}");
+        }
+        // Labels: whatever the base had (none, no config at all, empty, some)
+        // is replaced by exactly the release's.
+        let want =
+            serde_json::json!({"io.openshift.release": "4.99.0", "io.openshift.release.base-image-digest": "sha256:b"});
+        for base in [
+            "{}",
+            r#"{"config":{}}"#,
+            r#"{"config":{"Labels":{}}}"#,
+            r#"{"config":{"Labels":{"vendor":"x","io.openshift.release":"old"}}}"#,
+        ] {
+            assert_eq!(release(base, Some("sha256:b"))["config"]["Labels"], want, "{base}");
+        }
+        // No base digest: no base-image-digest label (oc writes it only when known).
+        assert_eq!(release("{}", None)["config"]["Labels"], serde_json::json!({"io.openshift.release": "4.99.0"}));
+        // container, parent and container_config are cleared whatever they held.
+        let v = release(r#"{"container":"c","parent":"p","container_config":{"Cmd":["x"]}}"#, None);
+        assert_eq!((v.get("container"), v.get("parent"), &v["container_config"]), (None, None, &serde_json::json!({})));
     }
 }

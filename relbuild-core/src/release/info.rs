@@ -18,20 +18,12 @@ use serde::{Deserialize, Serialize};
 
 use super::config::DockerImageConfig;
 use super::imagestream::{ImageStream, TagReference};
+use super::names::{
+    ANNOTATION_BUILD_VERSIONS, ANNOTATION_COMMIT_ID, ANNOTATION_SOURCE_LOCATION, ANNOTATION_VERSION_DISPLAY_NAMES,
+    IMAGE_REFERENCES, RELEASE_METADATA,
+};
+use super::rewrite::{parse_component_versions, valid_version_key};
 use crate::image::Digest;
-
-/// Annotation (and image label) with `name=semver,…` component versions.
-pub const ANNOTATION_BUILD_VERSIONS: &str = "io.openshift.build.versions";
-/// Annotation with `name=Display Name,…` for the component versions.
-pub const ANNOTATION_BUILD_VERSIONS_DISPLAY_NAMES: &str = "io.openshift.build.version-display-names";
-/// Annotation with the source repository URL of a component image.
-pub const ANNOTATION_BUILD_SOURCE_LOCATION: &str = "io.openshift.build.source-location";
-/// Annotation with the source commit of a component image.
-pub const ANNOTATION_BUILD_SOURCE_COMMIT: &str = "io.openshift.build.commit.id";
-/// The file of `release-manifests/` holding the component images.
-pub const IMAGE_REFERENCES: &str = "image-references";
-/// The file of `release-manifests/` holding the Cincinnati metadata.
-pub const RELEASE_METADATA: &str = "release-metadata";
 
 /// Components whose differing versions across images are expected (the
 /// machine OS is versioned per image on purpose) and never warned about.
@@ -198,7 +190,7 @@ pub fn component_versions(is: &ImageStream) -> ComponentVersions {
     for tag in &is.spec.tags {
         let Some(annotations) = tag.annotations.as_ref() else { continue };
         let Some(label) = annotations.get(ANNOTATION_BUILD_VERSIONS) else { continue };
-        let names = annotations.get(ANNOTATION_BUILD_VERSIONS_DISPLAY_NAMES).map_or("", String::as_str);
+        let names = annotations.get(ANNOTATION_VERSION_DISPLAY_NAMES).map_or("", String::as_str);
         let all = match parse_component_versions_label(label, names) {
             Ok(all) => all,
             Err(e) => {
@@ -240,22 +232,13 @@ pub fn component_versions(is: &ImageStream) -> ComponentVersions {
     ComponentVersions { versions, tags, warnings }
 }
 
-fn valid_version_key(k: &str) -> bool {
-    // `^[a-z0-9]+[\-a-z0-9]*[a-z0-9]+$`
-    let b = k.as_bytes();
-    b.len() >= 2
-        && b.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
-        && b[0] != b'-'
-        && b[b.len() - 1] != b'-'
-}
-
 fn valid_display_name(v: &str) -> bool {
     // `^[a-zA-Z0-9\-\:\s\(\)]+$`
     !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c.is_whitespace() || "-:()".contains(c))
 }
 
-/// `parseComponentVersionsLabel(label, displayNames)`: `name=semver,…` plus
-/// optional `name=Display Name,…`. Build metadata is stripped.
+/// `parseComponentVersionsLabel(label, displayNames)`: `name=semver,…`
+/// ([`parse_component_versions`]) plus optional `name=Display Name,…`.
 pub fn parse_component_versions_label(
     label: &str,
     display_names: &str,
@@ -275,7 +258,7 @@ pub fn parse_component_versions_label(
             if k.len() < 2 {
                 return Err(format!("the version name {k:?} must be at least 2 characters"));
             }
-            if !valid_version_key(k) {
+            if !valid_version_key(k.as_bytes()) {
                 return Err(format!("the version name {k:?} must only be ASCII alphanumerics and internal hyphens"));
             }
             if !valid_display_name(v) {
@@ -286,27 +269,9 @@ pub fn parse_component_versions_label(
             names.insert(k, v);
         }
     }
-    for pair in label.split(',') {
-        let pair = pair.trim();
-        let Some((k, v)) = pair.split_once('=') else {
-            return Err(format!("the version pair {pair:?} must be NAME=VERSION"));
-        };
-        if k.len() < 2 {
-            return Err(format!("the version name {k:?} must be at least 2 characters"));
-        }
-        if !valid_version_key(k) {
-            return Err(format!("the version name {k:?} must only be ASCII alphanumerics and internal hyphens"));
-        }
-        let mut ver = semver::Version::parse(v)
-            .map_err(|e| format!("the version pair {pair:?} must have a valid semantic version: {e}"))?;
-        ver.build = semver::BuildMetadata::EMPTY;
-        out.insert(
-            k.to_owned(),
-            ComponentVersion {
-                version: ver.to_string(),
-                display_name: names.get(k).map(|s| (*s).to_owned()).unwrap_or_default(),
-            },
-        );
+    for (k, version) in parse_component_versions(label)? {
+        let display_name = names.get(k.as_str()).map(|s| (*s).to_owned()).unwrap_or_default();
+        out.insert(k, ComponentVersion { version, display_name });
     }
     Ok(out)
 }
@@ -551,10 +516,8 @@ pub fn write_describe(out: &mut impl Write, info: &ReleaseInfo, columns: ImageCo
         ImageColumns::CommitUrls => {
             section.line("  NAME\tURL\t");
             for (tag, _) in info.image_tags() {
-                let url = commit_url(
-                    annotation(tag, ANNOTATION_BUILD_SOURCE_LOCATION),
-                    annotation(tag, ANNOTATION_BUILD_SOURCE_COMMIT),
-                );
+                let url =
+                    commit_url(annotation(tag, ANNOTATION_SOURCE_LOCATION), annotation(tag, ANNOTATION_COMMIT_ID));
                 section.line(&format!("  {}\t{url}", tag.name));
             }
         }
@@ -564,8 +527,8 @@ pub fn write_describe(out: &mut impl Write, info: &ReleaseInfo, columns: ImageCo
                 section.line(&format!(
                     "  {}\t{}\t{}",
                     tag.name,
-                    annotation(tag, ANNOTATION_BUILD_SOURCE_LOCATION),
-                    annotation(tag, ANNOTATION_BUILD_SOURCE_COMMIT)
+                    annotation(tag, ANNOTATION_SOURCE_LOCATION),
+                    annotation(tag, ANNOTATION_COMMIT_ID)
                 ));
             }
         }
@@ -1046,7 +1009,7 @@ pub fn write_diff(out: &mut impl Write, diff: &ReleaseDiff<'_>, options: DiffOpt
 }
 
 fn code_changed(from: &TagReference, to: &TagReference) -> bool {
-    let (old, new) = (annotation(from, ANNOTATION_BUILD_SOURCE_COMMIT), annotation(to, ANNOTATION_BUILD_SOURCE_COMMIT));
+    let (old, new) = (annotation(from, ANNOTATION_COMMIT_ID), annotation(to, ANNOTATION_COMMIT_ID));
     !old.is_empty() && !new.is_empty() && old != new
 }
 
@@ -1067,8 +1030,7 @@ fn url_for_repo_and_commit_range(repo: &str, from: &str, to: &str) -> String {
 }
 
 fn repo_and_commit(tag: &TagReference) -> String {
-    let (repo, commit) =
-        (annotation(tag, ANNOTATION_BUILD_SOURCE_LOCATION), annotation(tag, ANNOTATION_BUILD_SOURCE_COMMIT));
+    let (repo, commit) = (annotation(tag, ANNOTATION_SOURCE_LOCATION), annotation(tag, ANNOTATION_COMMIT_ID));
     if repo.is_empty() || commit.is_empty() {
         return "<unknown>".to_owned();
     }
@@ -1077,9 +1039,8 @@ fn repo_and_commit(tag: &TagReference) -> String {
 
 fn git_diff_or_commit(from: &TagReference, to: &TagReference) -> String {
     let (old_repo, new_repo) =
-        (annotation(from, ANNOTATION_BUILD_SOURCE_LOCATION), annotation(to, ANNOTATION_BUILD_SOURCE_LOCATION));
-    let (old_commit, new_commit) =
-        (annotation(from, ANNOTATION_BUILD_SOURCE_COMMIT), annotation(to, ANNOTATION_BUILD_SOURCE_COMMIT));
+        (annotation(from, ANNOTATION_SOURCE_LOCATION), annotation(to, ANNOTATION_SOURCE_LOCATION));
+    let (old_commit, new_commit) = (annotation(from, ANNOTATION_COMMIT_ID), annotation(to, ANNOTATION_COMMIT_ID));
     if new_repo.is_empty() || new_commit.is_empty() {
         return "<unknown>".to_owned();
     }
@@ -1294,7 +1255,7 @@ mod tests {
             a.insert(ANNOTATION_BUILD_VERSIONS.to_owned(), v.to_owned());
         }
         if let Some(d) = display {
-            a.insert(ANNOTATION_BUILD_VERSIONS_DISPLAY_NAMES.to_owned(), d.to_owned());
+            a.insert(ANNOTATION_VERSION_DISPLAY_NAMES.to_owned(), d.to_owned());
         }
         TagReference { annotations: Some(a), ..TagReference::docker_image(name, format!("r/{name}@sha256:00")) }
     }
@@ -1319,6 +1280,24 @@ mod tests {
                 versions: &[("kubernetes", "1.29.1", "")],
                 tags_of: &[("kubernetes", "foo")],
                 warnings: &["multiple versions or display names reported for the following component(s): kubernetes"],
+            },
+            // An empty display-names annotation (what oc writes for an image
+            // without the label) reads exactly as an absent one.
+            Case {
+                tags: vec![
+                    tag("bar", Some("kubernetes=1.29.1"), Some("kubernetes=Kubernetes")),
+                    tag("foo", Some("kubernetes=1.29.1+abc"), Some("")),
+                    tag("none", None, Some("")),
+                ],
+                versions: &[("kubernetes", "1.29.1", "")],
+                tags_of: &[("kubernetes", "foo")],
+                warnings: &["multiple versions or display names reported for the following component(s): kubernetes"],
+            },
+            Case {
+                tags: vec![tag("only", Some("kubernetes=1.29.1"), Some(""))],
+                versions: &[("kubernetes", "1.29.1", "")],
+                tags_of: &[("kubernetes", "only")],
+                warnings: &[],
             },
             Case {
                 tags: vec![

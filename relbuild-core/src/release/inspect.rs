@@ -19,28 +19,19 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::Error;
-use super::rewrite::{ANNOTATION_BUILD_VERSIONS, parse_component_versions};
+use super::info::parse_component_versions_label;
+use super::names::{
+    ANNOTATION_BUILD_VERSIONS, ANNOTATION_COMMIT_ID, ANNOTATION_COMMIT_REF, ANNOTATION_SOURCE_LOCATION,
+    ANNOTATION_VERSION_DISPLAY_NAMES, CONFIG_LIMIT, LABEL_OPERATOR,
+};
 use crate::bridge::CancellableBridge;
 use crate::image::{Descriptor, ImageConfig, ImageIndex, ImageManifest, Manifest, Platform, RawManifest, Reference};
 use crate::layer::{ExtractOptions, Extracted, Extractor};
 use crate::registry::Client;
 use crate::store::{Cache, ExtractKey};
 
-/// The label that makes an image an operator (any non-empty value).
-pub const LABEL_OPERATOR: &str = "io.openshift.release.operator";
-/// Label (and annotation) with the source commit.
-pub const ANNOTATION_COMMIT_ID: &str = "io.openshift.build.commit.id";
-/// Label (and annotation) with the source branch or tag.
-pub const ANNOTATION_COMMIT_REF: &str = "io.openshift.build.commit.ref";
-/// Label (and annotation) with the source repository URL.
-pub const ANNOTATION_SOURCE_LOCATION: &str = "io.openshift.build.source-location";
-/// Label (and annotation) with the display names of component versions.
-pub const ANNOTATION_VERSION_DISPLAY_NAMES: &str = "io.openshift.build.version-display-names";
 /// The components `io.openshift.build.versions` may name (oc's `AllowedComponents`).
 pub const ALLOWED_COMPONENTS: [&str; 6] = ["kubernetes", "machine-os", "kernel", "crio", "kubectl", "kubernetes-tests"];
-
-/// Image configs larger than this are refused.
-const CONFIG_LIMIT: u64 = 16 << 20;
 
 /// One input image, resolved to a single platform.
 #[derive(Debug, Clone)]
@@ -304,32 +295,41 @@ pub fn config_platform(config: &ImageConfig) -> Platform {
     }
 }
 
+/// Whether an image is an operator: its `io.openshift.release.operator`
+/// label is non-empty (any value counts, even `false`, as in oc).
+pub fn is_operator(labels: &BTreeMap<String, String>) -> bool {
+    labels.get(LABEL_OPERATOR).is_some_and(|v| !v.is_empty())
+}
+
 /// The annotations oc copies from an image's labels onto its release tag
-/// (spec §2.1): the commit id, ref and source location (empty when the
-/// label is missing) and, when present, `io.openshift.build.versions`
-/// (every component must be in `allowed`) with its display names.
+/// (spec §2.1, oc's `extractManifests`), with oc's rules for an absent and
+/// an empty label:
+///
+/// | label | absent | empty | set |
+/// |---|---|---|---|
+/// | commit id, commit ref, source location | `""` | `""` | the value |
+/// | `io.openshift.build.versions` | not written | not written | the value; both labels are validated and every component must be in `allowed` |
+/// | `io.openshift.build.version-display-names` | `""` when versions are set | `""` when versions are set | the value when versions are set |
 pub fn tag_annotations(
     tag: &str,
     labels: &BTreeMap<String, String>,
     allowed: &[impl AsRef<str>],
 ) -> Result<BTreeMap<String, String>, Error> {
+    let label = |key: &str| labels.get(key).cloned().unwrap_or_default();
     let mut out = BTreeMap::new();
     for key in [ANNOTATION_COMMIT_ID, ANNOTATION_COMMIT_REF, ANNOTATION_SOURCE_LOCATION] {
-        out.insert(key.to_owned(), labels.get(key).cloned().unwrap_or_default());
+        out.insert(key.to_owned(), label(key));
     }
-    if let Some(versions) = labels.get(ANNOTATION_BUILD_VERSIONS).filter(|v| !v.is_empty()) {
-        let parsed = parse_component_versions(versions).map_err(|reason| Error::InvalidVersionsLabel {
-            tag: tag.to_owned(),
-            value: versions.clone(),
-            reason,
-        })?;
+    let versions = label(ANNOTATION_BUILD_VERSIONS);
+    if !versions.is_empty() {
+        let names = label(ANNOTATION_VERSION_DISPLAY_NAMES);
+        let parsed = parse_component_versions_label(&versions, &names)
+            .map_err(|reason| Error::InvalidVersionsLabel { tag: tag.to_owned(), value: versions.clone(), reason })?;
         if let Some(bad) = parsed.keys().find(|k| !allowed.iter().any(|a| a.as_ref() == k.as_str())) {
             return Err(Error::ComponentNotAllowed { tag: tag.to_owned(), component: bad.clone() });
         }
-        out.insert(ANNOTATION_BUILD_VERSIONS.to_owned(), versions.clone());
-        if let Some(names) = labels.get(ANNOTATION_VERSION_DISPLAY_NAMES) {
-            out.insert(ANNOTATION_VERSION_DISPLAY_NAMES.to_owned(), names.clone());
-        }
+        out.insert(ANNOTATION_BUILD_VERSIONS.to_owned(), versions);
+        out.insert(ANNOTATION_VERSION_DISPLAY_NAMES.to_owned(), names);
     }
     Ok(out)
 }
@@ -339,22 +339,95 @@ mod tests {
     use super::*;
 
     #[test]
-    fn annotations() {
-        let labels: BTreeMap<String, String> = [
-            (ANNOTATION_COMMIT_ID, "abc"),
-            (ANNOTATION_BUILD_VERSIONS, "kubernetes=1.29.1"),
-            (ANNOTATION_VERSION_DISPLAY_NAMES, "kubernetes=Kubernetes"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-        let a = tag_annotations("t", &labels, &ALLOWED_COMPONENTS).expect("valid");
-        assert_eq!(a[ANNOTATION_COMMIT_REF], "");
-        assert_eq!(a[ANNOTATION_BUILD_VERSIONS], "kubernetes=1.29.1");
-        let err = tag_annotations("t", &labels, &["crio"]).expect_err("not allowed");
-        assert_eq!(
-            err.to_string(),
-            "tag \"t\" references a component version \"kubernetes\" which is not in the allowed list"
-        );
+    fn operator_label_absent_empty_and_set() {
+        for (labels, want) in [
+            (map(&[]), false),
+            (map(&[(LABEL_OPERATOR, "")]), false),
+            (map(&[(LABEL_OPERATOR, "true")]), true),
+            (map(&[(LABEL_OPERATOR, "false")]), true),
+            (map(&[("io.openshift.release.operator ", "true")]), false),
+        ] {
+            assert_eq!(is_operator(&labels), want, "{labels:?}");
+        }
+    }
+
+    type Labels<'a> = &'a [(&'a str, &'a str)];
+
+    fn map(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    /// oc's `extractManifests` rules, label by label: absent, empty, set.
+    #[test]
+    fn annotations_absent_empty_and_set() {
+        const V: &str = ANNOTATION_BUILD_VERSIONS;
+        const D: &str = ANNOTATION_VERSION_DISPLAY_NAMES;
+        let commits = [(ANNOTATION_COMMIT_ID, ""), (ANNOTATION_COMMIT_REF, ""), (ANNOTATION_SOURCE_LOCATION, "")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut m = map(&commits);
+            m.extend(map(extra));
+            m
+        };
+        let cases: &[(Labels<'_>, BTreeMap<String, String>)] = &[
+            // No labels at all: the three commit annotations, empty.
+            (&[], with(&[])),
+            // Empty commit labels are the same as absent ones; set ones are copied.
+            (&[(ANNOTATION_COMMIT_ID, "")], with(&[])),
+            (
+                &[(ANNOTATION_COMMIT_ID, "abc"), (ANNOTATION_COMMIT_REF, "main"), (ANNOTATION_SOURCE_LOCATION, "u")],
+                map(&[
+                    (ANNOTATION_COMMIT_ID, "abc"),
+                    (ANNOTATION_COMMIT_REF, "main"),
+                    (ANNOTATION_SOURCE_LOCATION, "u"),
+                ]),
+            ),
+            // Versions absent or empty: neither version annotation.
+            (&[(D, "kubernetes=Kubernetes")], with(&[])),
+            (&[(V, ""), (D, "kubernetes=Kubernetes")], with(&[])),
+            // Versions set: display names always written, empty when absent or empty.
+            (&[(V, "kubernetes=1.31.2")], with(&[(V, "kubernetes=1.31.2"), (D, "")])),
+            (&[(V, "kubernetes=1.31.2"), (D, "")], with(&[(V, "kubernetes=1.31.2"), (D, "")])),
+            (
+                &[(V, "kubernetes=1.31.2"), (D, "kubernetes=Kubernetes")],
+                with(&[(V, "kubernetes=1.31.2"), (D, "kubernetes=Kubernetes")]),
+            ),
+            // The label value is copied as is (whitespace, build metadata).
+            (&[(V, " kubernetes=1.31.2+abc ")], with(&[(V, " kubernetes=1.31.2+abc "), (D, "")])),
+            // Unrelated labels are not copied.
+            (&[(LABEL_OPERATOR, "true"), ("vendor", "x")], with(&[])),
+        ];
+        for (labels, want) in cases {
+            let got = tag_annotations("t", &map(labels), &ALLOWED_COMPONENTS).expect("valid");
+            assert_eq!(&got, want, "labels {labels:?}");
+        }
+    }
+
+    #[test]
+    fn annotations_validate_both_labels() {
+        const V: &str = ANNOTATION_BUILD_VERSIONS;
+        const D: &str = ANNOTATION_VERSION_DISPLAY_NAMES;
+        let cases: &[(Labels<'_>, &[&str], &str)] = &[
+            (
+                &[(V, "kubernetes=1.29.1")],
+                &["crio"],
+                "references a component version \"kubernetes\" which is not in the allowed list",
+            ),
+            (&[(V, "kubernetes")], &ALLOWED_COMPONENTS, "must be NAME=VERSION"),
+            (&[(V, "kubernetes=1")], &ALLOWED_COMPONENTS, "must have a valid semantic version"),
+            (&[(V, "kubernetes=1.29.1"), (D, "kubernetes")], &ALLOWED_COMPONENTS, "must be NAME=DISPLAYNAME"),
+            (
+                &[(V, "kubernetes=1.29.1"), (D, "kubernetes=Kube_rnetes")],
+                &ALLOWED_COMPONENTS,
+                "the display name \"Kube_rnetes\"",
+            ),
+        ];
+        for (labels, allowed, want) in cases {
+            let err = tag_annotations("t", &map(labels), allowed).expect_err("invalid");
+            assert!(err.to_string().starts_with("tag \"t\""), "{err}");
+            assert!(err.to_string().contains(want), "labels {labels:?}: {err}");
+        }
+        // Display names are not checked without versions, as in oc.
+        let ok = tag_annotations("t", &map(&[(D, "not a pair")]), &ALLOWED_COMPONENTS);
+        assert!(ok.is_ok(), "{ok:?}");
     }
 }

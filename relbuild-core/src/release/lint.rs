@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::heads::{self, DocHead};
 use super::imagestream::ImageStream;
 use super::include::{self, FEATURE_GATE, FEATURE_SET, INCLUDE_PREFIX};
-use super::info::{IMAGE_REFERENCES, RELEASE_METADATA, is_manifest_name};
+use super::info::is_manifest_name;
 use super::metadata::CINCINNATI_KIND;
+use super::names::{IMAGE_REFERENCES, RELEASE_METADATA};
 use crate::store::{Cache, RecordKey};
 
 /// How bad a finding is.

@@ -4,6 +4,7 @@
 //! | file | what |
 //! |---|---|
 //! | [`imagestream`] | the `image.openshift.io/v1` `ImageStream` model, parsing, tag resolution (`-f`) |
+//! | [`names`] | annotation and label keys, payload paths, size limits: one home |
 //! | [`metadata`] | `release-manifests/release-metadata` (Cincinnati) and the release name |
 //! | [`rewrite`] | per-operator pullspec rewriting and `0.0.1-snapshot` substitution |
 //! | [`naming`] | `0000_50_<tag>_<file>` names and collision renames |
@@ -27,6 +28,7 @@ pub mod info;
 pub mod inspect;
 pub mod lint;
 pub mod metadata;
+pub mod names;
 pub mod naming;
 pub mod output;
 pub mod payload;
@@ -292,8 +294,11 @@ pub enum Error {
         /// The component.
         component: String,
     },
-    /// An `io.openshift.build.versions` label that does not parse.
-    #[error("tag {tag:?} has an invalid `io.openshift.build.versions` label {value:?}: {reason}")]
+    /// An `io.openshift.build.versions` or `io.openshift.build.version-display-names` label that does not parse.
+    #[error(
+        "tag {tag:?} has an invalid `io.openshift.build.versions` or `io.openshift.build.version-display-names` \
+         label (versions {value:?}): {reason}"
+    )]
     InvalidVersionsLabel {
         /// The tag.
         tag: String,

@@ -14,7 +14,7 @@ use futures_util::StreamExt as _;
 use serde::Serialize;
 
 use super::Error;
-use super::payload::PAYLOAD_DIR;
+use super::names::PAYLOAD_DIR;
 use crate::image::{Descriptor, Digest, ImageIndex, Manifest, MediaType, Platform, RawManifest, Reference};
 use crate::layer::LayerInfo;
 use crate::registry::{Client, RegistryBlob};

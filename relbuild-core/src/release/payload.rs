@@ -12,13 +12,11 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
+use super::names::PAYLOAD_DIR;
 use super::naming::{Collision, PayloadNamer};
 use super::rewrite::{OperatorTransform, RewriteMode};
 use super::{CincinnatiMetadata, Error, ImageStream};
 use crate::layer::gotar::GoTarWriter;
-
-/// The top-level directory of the payload layer.
-pub const PAYLOAD_DIR: &str = "release-manifests";
 
 /// One file of an operator's extracted `manifests/`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -13,13 +13,8 @@ use crate::bridge::CancellableBridge;
 use crate::image::{Descriptor, Digest, ImageIndex, ImageManifest, Manifest, RawManifest};
 use crate::layer::{self, ExtractOptions, Extracted, Extractor};
 use crate::release::info::{PlatformDigest, ReleaseImageData};
+use crate::release::names::{CONFIG_LIMIT, PAYLOAD_DIR};
 use crate::transfer::{self, ImageSource};
-
-/// The directory in a release image that holds the payload.
-pub const RELEASE_MANIFESTS: &str = "release-manifests/";
-
-/// The largest image config read (configs are a few KiB).
-const MAX_CONFIG: u64 = 16 << 20;
 
 /// How to read a release.
 #[derive(Debug, Clone)]
@@ -143,11 +138,11 @@ pub async fn read_release(source: &ImageSource, shown: &str, options: &ReadOptio
     let Manifest::Image(image) = manifest.parse().map_err(img_err)? else {
         return Err(Error::NestedIndex { image: shown.to_owned(), platform: options.platform.clone() });
     };
-    let config = source.blob_bytes(&image.config, MAX_CONFIG).await.map_err(src_err)?;
+    let config = source.blob_bytes(&image.config, CONFIG_LIMIT).await.map_err(src_err)?;
 
     let mut found = None;
     for (index, desc) in image.layers.iter().enumerate().rev() {
-        let extracted = extract_layer(source, shown, desc, RELEASE_MANIFESTS, &options.extract).await?;
+        let extracted = extract_layer(source, shown, desc, PAYLOAD_DIR, &options.extract).await?;
         if extracted.found {
             found = Some((index, extracted));
             break;

@@ -28,8 +28,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 
 use super::{Error, ImageStream};
 
-/// Annotation carrying `component=version[,…]` on a tag.
-pub const ANNOTATION_BUILD_VERSIONS: &str = "io.openshift.build.versions";
+use super::names::ANNOTATION_BUILD_VERSIONS;
 
 /// How pullspecs are rewritten.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -332,6 +331,14 @@ impl VersionMapper {
     }
 }
 
+/// oc's `reAllowedVersionKey`: `^[a-z0-9]+[\-a-z0-9]*[a-z0-9]+$`.
+pub(crate) fn valid_version_key(k: &[u8]) -> bool {
+    k.len() >= 2
+        && k.iter().all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && k[0] != b'-'
+        && k[k.len() - 1] != b'-'
+}
+
 /// Parses `io.openshift.build.versions` (`parseComponentVersionsLabel`):
 /// comma-separated `name=semver`, names `^[a-z0-9]+[\-a-z0-9]*[a-z0-9]+$`,
 /// build metadata stripped.
@@ -346,12 +353,12 @@ pub fn parse_component_versions(label: &str) -> Result<BTreeMap<String, String>,
         let Some((k, v)) = pair.split_once('=') else {
             return Err(format!("the version pair {pair:?} must be NAME=VERSION"));
         };
-        let kb = k.as_bytes();
-        let key_ok = kb.len() >= 2
-            && kb.iter().all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            && kb[0] != b'-'
-            && kb[kb.len() - 1] != b'-';
-        if !key_ok {
+        // info.go's wording for a short key (image_mapper.go's regex alone
+        // rejects it with the next message).
+        if k.len() < 2 {
+            return Err(format!("the version name {k:?} must be at least 2 characters"));
+        }
+        if !valid_version_key(k.as_bytes()) {
             return Err(format!("the version name {k:?} must only be ASCII alphanumerics and internal hyphens"));
         }
         let mut ver = semver::Version::parse(v)

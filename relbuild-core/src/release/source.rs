@@ -9,15 +9,11 @@ use serde::Deserialize;
 
 use super::imagestream::{self, ObjectReference, ReferenceMode, TagReference};
 use super::inspect::{Fetcher, InspectedImage};
-use super::payload::{ManifestFile, Operator, PAYLOAD_DIR};
+use super::names::{ANNOTATION_OVERRIDE, PAYLOAD_DIR};
+use super::payload::{ManifestFile, Operator};
 use super::{Error, ImageStream};
 use crate::image::{Descriptor, Digest, Reference};
 use crate::layer::ExtractOptions;
-
-/// Annotation set on every tag replaced or added by a mapping.
-pub const ANNOTATION_OVERRIDE: &str = "io.openshift.release.override";
-/// Annotation naming the input release of a modified `--from-release` build.
-pub const ANNOTATION_FROM_RELEASE: &str = "release.openshift.io/from-release";
 
 /// Where the release's tags come from.
 #[derive(Debug, Clone, Default)]
@@ -219,7 +215,7 @@ pub async fn read_release(fetcher: &Fetcher, pullspec: &str) -> Result<InputRele
         })?),
         None => None,
     };
-    let base_image_digest = image.parsed_config.label(super::config::LABEL_BASE_IMAGE_DIGEST).map(str::to_owned);
+    let base_image_digest = image.parsed_config.label(super::names::LABEL_BASE_IMAGE_DIGEST).map(str::to_owned);
     let top_layer = match (image.image.layers.last(), image.parsed_config.rootfs.diff_ids.last()) {
         (Some(d), Some(diff)) if image.image.layers.len() == image.parsed_config.rootfs.diff_ids.len() => {
             Some((d.clone(), diff.clone()))

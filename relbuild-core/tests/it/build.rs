@@ -173,7 +173,14 @@ async fn image_stream_file_to_every_output() {
     let a = prom.annotations.as_ref().expect("annotations");
     assert_eq!(a["io.openshift.build.versions"], "kubernetes=1.29.1");
     assert_eq!(a["io.openshift.build.commit.ref"], "");
+    assert_eq!(a["io.openshift.build.version-display-names"], "kubernetes=Kubernetes");
     assert_eq!(prom.docker_pullspec(), Some(fx.pullspec("prometheus").as_str()));
+    // An operand with versions and no display-names label gets the
+    // annotation empty, as oc writes it.
+    let c1 = out.release.tag("component-001").and_then(|t| t.annotations.as_ref()).expect("component-001 kept");
+    assert_eq!(relbuild_testdata::fixture::operand_display_names(1), None);
+    assert_eq!(c1["io.openshift.build.versions"], "kubernetes=1.29.1");
+    assert_eq!(c1["io.openshift.build.version-display-names"], "");
 
     // Payload content (to-dir).
     let dir = files(&tmp.path().join("dir"));

@@ -77,11 +77,16 @@ struct Case {
 }
 
 fn case1() -> Case {
+    case1_with(&labels())
+}
+
+/// Case 1 with the given image labels.
+fn case1_with(labels: &BTreeMap<String, BTreeMap<String, String>>) -> Case {
     let mut is = stream_from_file(&read("inputs/is.yaml"), "is.yaml", ReferenceMode::Public, &[]).expect("is.yaml");
     is.metadata.name = "4.99.0".into();
     is.metadata.creation_timestamp = Some("2025-01-02T03:04:05Z".into());
     is.sort_tags();
-    annotate(&mut is, &labels());
+    annotate(&mut is, labels);
     let operators: Vec<Operator> = OPERATORS.iter().map(|t| operator(t, t, false)).collect();
     prune(&mut is, &operators);
     let md = parse_metadata_flag(
@@ -214,6 +219,66 @@ fn entries(tar: &[u8]) -> Vec<(String, Vec<u8>)> {
             (name, data)
         })
         .collect()
+}
+
+/// Every header field Go's writer sets, and the content, of each entry.
+fn headers(tar: &[u8]) -> Vec<(String, u32, u64, u8, u64, Vec<u8>)> {
+    use std::io::Read;
+    let mut a = tar::Archive::new(tar);
+    a.entries()
+        .expect("entries")
+        .map(|e| {
+            let mut e = e.expect("entry");
+            let h = e.header().clone();
+            let name = e.path().expect("path").to_string_lossy().into_owned();
+            let mut data = Vec::new();
+            e.read_to_end(&mut data).expect("data");
+            let (mode, mtime, size) = (h.mode().expect("mode"), h.mtime().expect("mtime"), h.size().expect("size"));
+            (name, mode, mtime, h.entry_type().as_byte(), size, data)
+        })
+        .collect()
+}
+
+/// oc writes `io.openshift.build.version-display-names: ""` on every tag
+/// whose image has versions but no display-names label (or an empty one).
+/// The vector's operand `bar` has both labels; without the display names,
+/// oc's output differs from the vector in exactly that value, so the
+/// expected bytes are the vector's with `bar`'s display names emptied.
+#[test]
+fn golden_case1_versions_without_display_names() {
+    const DISPLAY: &str = "io.openshift.build.version-display-names";
+    let golden_refs = String::from_utf8(read("outputs/image-references")).expect("utf8");
+    let bar_at = golden_refs.find("\"name\": \"bar\"").expect("bar tag");
+    let line = format!("\"{DISPLAY}\": \"kubernetes=Kubernetes\"");
+    let value_at = bar_at + golden_refs[bar_at..].find(&line).expect("bar's display names");
+    let mut want = golden_refs.clone();
+    want.replace_range(value_at..value_at + line.len(), &format!("\"{DISPLAY}\": \"\""));
+    let golden_tar = headers(&read("outputs/release-layer.tar"));
+
+    for (what, edit) in [("absent", None), ("empty", Some(""))] {
+        let mut labels = labels();
+        let bar = labels.get_mut("bar").expect("bar labels");
+        match edit {
+            None => bar.remove(DISPLAY),
+            Some(v) => bar.insert(DISPLAY.to_owned(), v.to_owned()),
+        };
+        let case = case1_with(&labels);
+        let got = String::from_utf8(case.is.to_json().expect("json")).expect("utf8");
+        assert_eq!(got, want, "display names {what}");
+        // The payload tar: oc's, entry for entry and header for header, with
+        // that image-references.
+        let tar = headers(&build(&case, RewriteMode::Oc));
+        assert_eq!(tar.len(), golden_tar.len());
+        for (g, w) in tar.iter().zip(&golden_tar) {
+            if g.0 == "release-manifests/image-references" {
+                assert_eq!((&g.0, g.1, g.2, g.3), (&w.0, w.1, w.2, w.3));
+                assert_eq!(g.5, want.as_bytes(), "display names {what}");
+                assert_eq!(g.4, want.len() as u64);
+            } else {
+                assert_eq!(g, w, "display names {what}");
+            }
+        }
+    }
 }
 
 fn listing(tar: &[u8]) -> Vec<String> {
