@@ -154,6 +154,24 @@ mod tests {
         );
     }
 
+    /// `--metadata` absent, an empty object, and an object with an empty
+    /// value: Go's `omitempty` drops the empty map, never an empty value.
+    #[test]
+    fn metadata_absent_empty_and_set() {
+        let json = |md: BTreeMap<String, String>| {
+            let cm = CincinnatiMetadata::new("1.0.0", &[] as &[&str], &[] as &[&str], md).expect("valid");
+            String::from_utf8(cm.to_json().expect("json")).expect("utf8")
+        };
+        let none = json(BTreeMap::new());
+        assert_eq!(json(parse_metadata_flag("{}").expect("empty object")), none);
+        assert!(!none.contains("\"metadata\""), "{none}");
+        let empty_value = json(parse_metadata_flag(r#"{"url": ""}"#).expect("object"));
+        assert!(
+            empty_value.ends_with("\"previous\": [],\n  \"metadata\": {\n    \"url\": \"\"\n  }\n}"),
+            "{empty_value}"
+        );
+    }
+
     #[test]
     fn metadata_errors() {
         let cases = [
