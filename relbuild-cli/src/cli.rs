@@ -165,7 +165,7 @@ pub(crate) enum CacheCommand {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub(crate) enum RewriteArg {
     /// Rewrite every reference, also those followed by a comma or sharing one
-    /// separator with the previous one (the default).
+    /// separator with the previous one.
     Fixed,
     /// Reproduce oc byte for byte, including its missed rewrites and its
     /// double processing of overridden operators.
@@ -236,9 +236,11 @@ pub(crate) struct NewArgs {
     /// Do not check that YAML/JSON manifests have `kind` and `apiVersion`.
     #[arg(long)]
     pub(crate) skip_manifest_check: bool,
-    /// Pullspec rewriting rules.
-    #[arg(long, value_enum, default_value_t = RewriteArg::Fixed)]
-    pub(crate) rewrite: RewriteArg,
+    /// Pullspec rewriting rules. Default: `fixed`, except that a canonical
+    /// rebuild (`--from-release` with nothing changed) uses whichever rules
+    /// reproduce the input, and says so when it is oc's.
+    #[arg(long, value_enum)]
+    pub(crate) rewrite: Option<RewriteArg>,
     /// Check the built payload as `relbuild lint` does, before anything is
     /// written or pushed: `warn` reports findings, `error` also refuses a
     /// payload with errors.

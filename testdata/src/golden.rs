@@ -23,6 +23,13 @@ pub const RELEASE_DIGEST: &str = "sha256:098895afb3fe9deef58971a95195b0d94c41900
 /// Where case 1's release is pushed by [`load`].
 pub const RELEASE_TAG: &str = "127.0.0.1:5000/ocp/release:4.99.0";
 
+/// Case 2's release (`outputs-replace/`: case 1 with `foo-operator`
+/// replaced), as oc pushed it.
+pub const REPLACE_RELEASE_DIGEST: &str = "sha256:8bb5989d7112bef760342cf0039758794f6744da67eccfb76d42a64fe7edc015";
+
+/// Where case 2's release is pushed by [`load`].
+pub const REPLACE_RELEASE_TAG: &str = "127.0.0.1:5000/ocp/release:4.99.1";
+
 /// The override image of case 2 (`foo-operator-alt`).
 pub const OVERRIDE: &str =
     "127.0.0.1:5000/ocp/foo-operator@sha256:53a64dea3d0b615a6c86143e211251b5112498c3f8a33b84b8fc742d9d9aaaf4";
@@ -101,7 +108,8 @@ fn input_image(digest: &Digest) -> Result<(RawManifest, Vec<(Descriptor, Bytes)>
 /// by digest and under each name in `also_tagged_as` (so also
 /// `ocp/stream:<tag>`), then oc's case-1 release (`outputs/manifest.json`,
 /// `config.json`, `release-layer.tar.gz` on the CVO's layers) as
-/// [`RELEASE_TAG`]. Returns the release digest.
+/// [`RELEASE_TAG`] and oc's case-2 release likewise as
+/// [`REPLACE_RELEASE_TAG`]. Returns the case-1 release digest.
 pub async fn load(client: &Client) -> Result<Digest> {
     for image in images()? {
         let digest: Digest = image.manifest_digest.parse()?;
@@ -112,10 +120,17 @@ pub async fn load(client: &Client) -> Result<Digest> {
         }
         push(client, &manifest, &blobs, &targets).await?;
     }
-    let manifest = RawManifest::new(read("outputs/manifest.json")?, None)?;
-    let Manifest::Image(m) = manifest.parse()? else { bail!("outputs/manifest.json is not an image manifest") };
-    let config = Bytes::from(read("outputs/config.json")?);
-    let payload = Bytes::from(read("outputs/release-layer.tar.gz")?);
+    push_release(client, "outputs-replace", REPLACE_RELEASE_TAG, REPLACE_RELEASE_DIGEST).await?;
+    push_release(client, "outputs", RELEASE_TAG, RELEASE_DIGEST).await
+}
+
+/// Pushes the release oc wrote to `out` (its manifest, config and payload
+/// layer, on the CVO's layers) as `tag`, checking its digest.
+async fn push_release(client: &Client, out: &str, tag: &str, digest: &str) -> Result<Digest> {
+    let manifest = RawManifest::new(read(&format!("{out}/manifest.json"))?, None)?;
+    let Manifest::Image(m) = manifest.parse()? else { bail!("{out}/manifest.json is not an image manifest") };
+    let config = Bytes::from(read(&format!("{out}/config.json"))?);
+    let payload = Bytes::from(read(&format!("{out}/release-layer.tar.gz"))?);
     let mut blobs = vec![(m.config.clone(), config)];
     let (top, base) = m.layers.split_last().context("the release has layers")?;
     for l in base {
@@ -127,9 +142,9 @@ pub async fn load(client: &Client) -> Result<Digest> {
             bail!("golden release blob {} does not match its digest", d.digest);
         }
     }
-    push(client, &manifest, &blobs, &[RELEASE_TAG.parse()?]).await?;
-    if manifest.digest().as_str() != RELEASE_DIGEST {
-        bail!("outputs/manifest.json has digest {}, expected {RELEASE_DIGEST}", manifest.digest());
+    push(client, &manifest, &blobs, &[tag.parse()?]).await?;
+    if manifest.digest().as_str() != digest {
+        bail!("{out}/manifest.json has digest {}, expected {digest}", manifest.digest());
     }
     Ok(manifest.digest().clone())
 }

@@ -9,12 +9,14 @@
 //! - [`generate`]: builds those images and pushes them; writes the ImageStream.
 //! - [`golden`]: the golden vector `golden/oc-n3` loaded into a registry.
 //! - [`hostile`]: images whose layers no honest writer produces (`..` entries).
+//! - [`netns`]: one test in a private network namespace (the golden vector's fixed port).
 
 pub mod auth;
 pub mod fixture;
 pub mod generate;
 pub mod golden;
 pub mod hostile;
+pub mod netns;
 pub mod proxy;
 pub mod registry;
 mod serve;

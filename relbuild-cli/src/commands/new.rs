@@ -106,10 +106,10 @@ fn options(args: &NewArgs) -> Result<NewOptions> {
         exclude: args.exclude.clone(),
         to_image_base: args.to_image_base.clone(),
         to_image_base_tag: args.to_image_base_tag.clone(),
-        rewrite_mode: match args.rewrite {
+        rewrite_mode: args.rewrite.map(|r| match r {
             RewriteArg::Fixed => RewriteMode::Fixed,
             RewriteArg::Oc => RewriteMode::Oc,
-        },
+        }),
         allow_missing_images: args.allow_missing_images,
         skip_manifest_check: args.skip_manifest_check,
         manifests_arch: args.manifests_arch.clone(),

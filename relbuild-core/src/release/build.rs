@@ -36,7 +36,8 @@ use super::names::{ANNOTATION_FROM_RELEASE, IMAGE_REFERENCES, RELEASE_METADATA};
 use super::naming::Collision;
 use super::output::{self, Payload, ReleaseImage};
 use super::payload::{Operator, PayloadOptions, PayloadSummary, WrittenFiles, write_payload_observed};
-use super::rewrite::RewriteMode;
+use super::reproduce::{self, Attempt};
+use super::rewrite::{OperatorTransform, RewriteMode};
 use super::source::{self, DirSource, InputRelease, Mapped, Mapping, Source};
 use super::{Error, ImageStream};
 use crate::digest::HashingWriter;
@@ -83,8 +84,10 @@ pub struct NewOptions {
     pub to_image_base: Option<String>,
     /// `--to-image-base-tag` (default `cluster-version-operator`).
     pub to_image_base_tag: String,
-    /// How pullspecs are rewritten (default [`RewriteMode::Fixed`]).
-    pub rewrite_mode: RewriteMode,
+    /// How pullspecs are rewritten. `None` (the default) is
+    /// [`RewriteMode::Fixed`], except that a canonical rebuild takes
+    /// whichever rules reproduce the input ([`reproduce`](super::reproduce)).
+    pub rewrite_mode: Option<RewriteMode>,
     /// `--allow-missing-images`.
     pub allow_missing_images: bool,
     /// `--skip-manifest-check`.
@@ -123,7 +126,7 @@ impl Default for NewOptions {
             exclude: Vec::new(),
             to_image_base: None,
             to_image_base_tag: "cluster-version-operator".to_owned(),
-            rewrite_mode: RewriteMode::Fixed,
+            rewrite_mode: None,
             allow_missing_images: false,
             skip_manifest_check: false,
             manifests_arch: "linux/amd64".to_owned(),
@@ -192,6 +195,8 @@ pub struct NewOutcome {
     pub list: Option<RawManifest>,
     /// Where the release was pushed.
     pub pushed: Option<Reference>,
+    /// The rewriting rules the payload was written with.
+    pub rewrite_mode: RewriteMode,
 }
 
 impl NewOutcome {
@@ -291,7 +296,10 @@ async fn plan(fetcher: &Fetcher, ctx: &NewContext, options: &NewOptions) -> Resu
     {
         stream.metadata.annotations.insert(ANNOTATION_FROM_RELEASE.to_owned(), i.pullspec.clone());
     }
-    let mapped = source::apply_mappings(&mut stream, &ctx.mappings, exclude);
+    let mut mapped = source::apply_mappings(&mut stream, &ctx.mappings, exclude);
+    // oc reads every layer of an overridden image, whether this build or an
+    // earlier one overrode it (the annotation says so).
+    mapped.all.extend(source::overridden_tags(&stream));
     Ok(Plan { stream, metadata, created, mapped, input, canonical, dir })
 }
 
@@ -952,41 +960,27 @@ async fn build_release(
     let pruned = prune_unreferenced(&mut plan.stream, &operators, &always, &base_refs)?;
     plan.stream.sort_tags();
 
-    // The payload layer, off the async threads.
-    let payload_options =
-        PayloadOptions { mode: options.rewrite_mode, allow_missing_images: options.allow_missing_images };
-    // Lint runs on its own thread on the files as they are written, while
-    // this one compresses.
-    let (stream, metadata, work_dir) = (plan.stream, plan.metadata, options.work_dir.clone());
-    let (lint_on, cache) = (options.lint != LintMode::Off, options.cache.clone());
-    let (summary, info, file, stream, metadata, findings) = inspect::join(tokio::task::spawn_blocking(move || {
-        std::thread::scope(|scope| {
-            let (tx, linter) = if lint_on {
-                let (tx, rx) = std::sync::mpsc::sync_channel::<WrittenFiles>(32);
-                let cache = cache.as_ref();
-                (Some(tx), Some(scope.spawn(move || lint_payload(rx, cache, base_has_manifests))))
-            } else {
-                (None, None)
-            };
-            let mut observe = |group: WrittenFiles| {
-                if let Some(tx) = &tx {
-                    // Only fails when the linter panicked, which join reports.
-                    let _ignored = tx.send(group);
-                }
-            };
-            let written =
-                write_payload_layer(&stream, &metadata, &operators, payload_options, work_dir.as_deref(), &mut observe);
-            drop(tx);
-            let findings =
-                linter.map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).unwrap_or_default();
-            written.map(|(s, i, f)| (s, i, f, stream, metadata, findings))
-        })
-    }))
+    // The payload layer: once, or for a canonical rebuild once per set of
+    // rewriting rules until one reproduces the input.
+    let (inputs, built) = choose_payload(
+        PayloadInputs { stream: plan.stream, metadata: plan.metadata, operators },
+        PayloadContext {
+            input: plan.input.as_ref(),
+            canonical: plan.canonical,
+            mapped: &plan.mapped,
+            mappings: &ctx.mappings,
+        },
+        options,
+        base_has_manifests,
+        &mut |w| warn(&mut warnings, w),
+    )
     .await?;
+    let PayloadInputs { stream, metadata, .. } = inputs;
+    let BuiltPayload { summary, info, file, findings, differences, attempt, .. } = built;
     for c in &summary.collisions {
         warn(&mut warnings, format!("file name collision: {c}"));
     }
-    if lint_on {
+    if options.lint != LintMode::Off {
         let errors: Vec<String> =
             findings.iter().filter(|f| f.severity == lint::Severity::Error).map(lint::finding_line).collect();
         if options.lint == LintMode::Error && !errors.is_empty() {
@@ -1021,7 +1015,13 @@ async fn build_release(
         let expected = input.image.top_digest().clone();
         let found = digest.clone().unwrap_or_else(|| payload.info.digest.clone());
         if expected != found {
-            return Err(Error::NotReproduced { expected, found }.into());
+            let tried = match options.rewrite_mode {
+                Some(_) => vec![attempt],
+                None => reproduce::attempts(None, !source::overridden_tags(&stream).is_empty()),
+            };
+            return Err(
+                Error::NotReproduced { expected, found, tried, differences: differences.unwrap_or_default() }.into()
+            );
         }
     }
 
@@ -1071,7 +1071,234 @@ async fn build_release(
         images,
         list,
         pushed,
+        rewrite_mode: attempt.mode,
     })
+}
+
+/// What the payload phase reads.
+struct PayloadInputs {
+    stream: ImageStream,
+    metadata: CincinnatiMetadata,
+    operators: Vec<Operator>,
+}
+
+/// What the payload phase needs of the plan.
+#[derive(Clone, Copy)]
+struct PayloadContext<'a> {
+    input: Option<&'a InputRelease>,
+    canonical: bool,
+    mapped: &'a Mapped,
+    mappings: &'a [Mapping],
+}
+
+/// One payload layer written (and linted).
+struct BuiltPayload {
+    summary: PayloadSummary,
+    info: LayerInfo,
+    file: tempfile::TempPath,
+    findings: Vec<lint::Finding>,
+    /// Every group of files written, when asked for (`--from-release`).
+    written: Option<Vec<WrittenFiles>>,
+    /// The files that differ from the input release's (`--from-release`).
+    differences: Option<Vec<reproduce::FileDifference>>,
+    /// The rules it was written with.
+    attempt: Attempt,
+}
+
+impl BuiltPayload {
+    /// The files written, by name under `release-manifests/`.
+    fn files(&self) -> BTreeMap<String, Vec<u8>> {
+        self.written.iter().flatten().flat_map(|g| g.files.iter().cloned()).collect()
+    }
+}
+
+/// Writes the payload layer on a blocking thread: tar, gzip and hashing
+/// here, lint of the files on a thread of its own as they are written.
+async fn payload_phase(
+    mut inputs: PayloadInputs,
+    attempt: Attempt,
+    overridden: &BTreeSet<String>,
+    replaced: &BTreeSet<String>,
+    options: &NewOptions,
+    base_has_manifests: Option<bool>,
+    collect: bool,
+) -> Result<(PayloadInputs, BuiltPayload), Error> {
+    for op in &mut inputs.operators {
+        op.is_override = replaced.contains(&op.tag) || (attempt.overrides_twice && overridden.contains(&op.tag));
+    }
+    let payload_options = PayloadOptions { mode: attempt.mode, allow_missing_images: options.allow_missing_images };
+    let (lint_on, cache, work_dir) = (options.lint != LintMode::Off, options.cache.clone(), options.work_dir.clone());
+    inspect::join(tokio::task::spawn_blocking(move || {
+        let mut written = collect.then(Vec::new);
+        let result = std::thread::scope(|scope| {
+            let (tx, linter) = if lint_on {
+                let (tx, rx) = std::sync::mpsc::sync_channel::<WrittenFiles>(32);
+                let cache = cache.as_ref();
+                (Some(tx), Some(scope.spawn(move || lint_payload(rx, cache, base_has_manifests))))
+            } else {
+                (None, None)
+            };
+            let mut observe = |group: WrittenFiles| {
+                if let Some(w) = &mut written {
+                    w.push(group.clone());
+                }
+                if let Some(tx) = &tx {
+                    // Only fails when the linter panicked, which join reports.
+                    let _ignored = tx.send(group);
+                }
+            };
+            let result = write_payload_layer(
+                &inputs.stream,
+                &inputs.metadata,
+                &inputs.operators,
+                payload_options,
+                work_dir.as_deref(),
+                &mut observe,
+            );
+            drop(tx);
+            let findings =
+                linter.map(|h| h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))).unwrap_or_default();
+            result.map(|(summary, info, file)| (summary, info, file, findings))
+        });
+        let (summary, info, file, findings) = result?;
+        Ok((inputs, BuiltPayload { summary, info, file, findings, written, differences: None, attempt }))
+    }))
+    .await
+}
+
+/// The payload of the build. A canonical rebuild tries the rules of
+/// [`reproduce::attempts`] until one gives the input's payload (diff ID, or
+/// files when the input's diff ID is unknown) and says which it took; with
+/// none, it keeps the first and the differences for the error. A modified
+/// `--from-release` build with the default rules warns which unchanged
+/// operators' files change because the input was built with oc's rules.
+async fn choose_payload(
+    mut inputs: PayloadInputs,
+    plan: PayloadContext<'_>,
+    options: &NewOptions,
+    base_has_manifests: Option<bool>,
+    warn: &mut dyn FnMut(String),
+) -> Result<(PayloadInputs, BuiltPayload), Error> {
+    let overridden = source::overridden_tags(&inputs.stream);
+    let input = plan.input;
+    let collect = input.is_some();
+    let tries = match plan.canonical {
+        true => reproduce::attempts(options.rewrite_mode, !overridden.is_empty()),
+        false => vec![Attempt { mode: options.rewrite_mode.unwrap_or_default(), overrides_twice: false }],
+    };
+    let mut first: Option<BuiltPayload> = None;
+    for attempt in tries {
+        let (back, mut built) =
+            payload_phase(inputs, attempt, &overridden, &plan.mapped.replaced, options, base_has_manifests, collect)
+                .await?;
+        inputs = back;
+        let Some(input) = input else { return Ok((inputs, built)) };
+        if !plan.canonical {
+            if options.rewrite_mode.is_none() {
+                let changed: BTreeSet<String> = plan.mappings.iter().map(|m| m.tag.clone()).collect();
+                let rules = RuleCheck { input, options };
+                let names =
+                    rules.changed_by_rules(&inputs.operators, built.written.as_deref().unwrap_or(&[]), &changed);
+                if !names.is_empty() {
+                    warn(format!(
+                        "`{}` was built with oc's rewriting: {} beyond the replaced references change under \
+                         relbuild's fixed rules ({}); `--rewrite oc` keeps them as they were",
+                        input.pullspec,
+                        files_count(names.len()),
+                        list_some(&names, 5)
+                    ));
+                }
+            }
+            return Ok((inputs, built));
+        }
+        built.differences = Some(reproduce::differences(&input.files, &built.files()));
+        let reproduces = match &input.top_layer {
+            Some((_, diff)) => &built.info.diff_id == diff,
+            None => built.differences.as_ref().is_some_and(Vec::is_empty),
+        };
+        match (reproduces, first.take()) {
+            (true, Some(default)) => {
+                let names: Vec<String> = default.differences.iter().flatten().map(|d| d.name.clone()).collect();
+                warn(format!(
+                    "`{}` was built with {attempt}: {} differ under {} ({}); rebuilding with {attempt}",
+                    input.pullspec,
+                    files_count(names.len()),
+                    default.attempt,
+                    list_some(&names, 5)
+                ));
+                return Ok((inputs, built));
+            }
+            (true, None) => return Ok((inputs, built)),
+            (false, Some(default)) => first = Some(default),
+            (false, None) => first = Some(built),
+        }
+    }
+    Ok((inputs, first.expect("a canonical rebuild tries at least one set of rules")))
+}
+
+fn files_count(n: usize) -> String {
+    if n == 1 { "1 file".to_owned() } else { format!("{n} files") }
+}
+
+/// Up to `n` backquoted names, then `and N more`.
+fn list_some(names: &[String], n: usize) -> String {
+    let mut s: Vec<String> = names.iter().take(n).map(|x| format!("`{x}`")).collect();
+    if names.len() > n {
+        s.push(format!("and {} more", names.len() - n));
+    }
+    s.join(", ")
+}
+
+/// Whether an input release's files were written with oc's rules, file by
+/// file, for the operators a build leaves unchanged.
+struct RuleCheck<'a> {
+    input: &'a InputRelease,
+    options: &'a NewOptions,
+}
+
+impl RuleCheck<'_> {
+    /// The payload names of files of unchanged operators whose input bytes
+    /// are oc's rewriting of the operator's file against the input release,
+    /// where the fixed rules give other bytes. Only files the build wrote
+    /// differently from the input are looked at, so a build from a release
+    /// relbuild made costs one comparison per file.
+    fn changed_by_rules(
+        &self,
+        operators: &[Operator],
+        written: &[WrittenFiles],
+        changed: &BTreeSet<String>,
+    ) -> Vec<String> {
+        let mut out = Vec::new();
+        for group in written {
+            let Some(tag) = group.operator.as_deref().filter(|t| !changed.contains(*t)) else { continue };
+            let Some(op) = operators.iter().find(|o| o.tag == tag) else { continue };
+            let mut transforms: Option<(OperatorTransform, OperatorTransform)> = None;
+            for ((_, content), (dst, ours)) in op.files.iter().zip(&group.files) {
+                let Some(theirs) = self.input.files.get(dst) else { continue };
+                if theirs == ours {
+                    continue;
+                }
+                if transforms.is_none() {
+                    let make = |mode| {
+                        let options = PayloadOptions { mode, allow_missing_images: self.options.allow_missing_images };
+                        super::payload::operator_transform(op, &self.input.stream, options)
+                    };
+                    match (make(RewriteMode::Oc), make(RewriteMode::Fixed)) {
+                        (Ok(oc), Ok(fixed)) => transforms = Some((oc, fixed)),
+                        _ => break,
+                    }
+                }
+                let Some((oc, fixed)) = &transforms else { break };
+                if let (Ok(by_oc), Ok(by_fixed)) = (oc.apply(&content.data), fixed.apply(&content.data))
+                    && &by_oc == theirs
+                    && by_oc != by_fixed
+                {
+                    out.push(dst.clone());
+                }
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! | [`source`] | the inputs of `release new`: image stream file, mappings, `--from-release`, `--from-dir` |
 //! | [`inspect`] | reading the input images: manifests, configs, operator `/manifests` |
 //! | [`output`] | the destinations: registry push, `--to-dir`, `--to-file`, OCI layout, signature |
+//! | [`reproduce`] | canonical rebuilds: which rewriting rules reproduce an input, and what differs |
 //! | [`build`] | [`new_release`], the `oc adm release new` pipeline |
 //!
 //! The format modules above touch no network; `source`, `inspect`, `output`
@@ -33,6 +34,7 @@ pub mod naming;
 pub mod output;
 pub mod payload;
 pub mod read;
+pub mod reproduce;
 pub mod rewrite;
 pub mod source;
 
@@ -375,12 +377,21 @@ pub enum Error {
         source: Box<crate::Error>,
     },
     /// A canonical rebuild (`--from-release` with nothing changed) gave another digest.
-    #[error("the release could not be reproduced from its inputs: the input is {expected}, the rebuild is {found}")]
+    #[error(
+        "the release could not be reproduced from its inputs: the input is {expected}, the rebuild is {found} \
+         (tried {}); {}",
+        tried.iter().map(ToString::to_string).collect::<Vec<_>>().join(", then "),
+        not_reproduced_detail(differences, tried)
+    )]
     NotReproduced {
         /// The input release digest.
         expected: crate::image::Digest,
         /// The digest built.
         found: crate::image::Digest,
+        /// The rules tried, in order.
+        tried: Vec<reproduce::Attempt>,
+        /// The files whose bytes differ under the first rules tried.
+        differences: Vec<reproduce::FileDifference>,
     },
     /// `--to-image` with a digest.
     #[error("--to-image `{reference}` must not contain a digest")]
@@ -494,6 +505,28 @@ fn location_prefix(file: Option<&str>, line: Option<usize>) -> String {
         (Some(f), None) => format!("`{f}`: "),
         _ => String::new(),
     }
+}
+
+/// The files of a failed canonical rebuild that differ, at most five.
+fn not_reproduced_detail(differences: &[reproduce::FileDifference], tried: &[reproduce::Attempt]) -> String {
+    const SHOWN: usize = 5;
+    let mut s = match differences.len() {
+        0 => "every payload file is identical: their tar headers (mtimes, order), the image config or the base \
+              image differ"
+            .to_owned(),
+        n => {
+            let mut s = format!("{n} payload file{} differ: ", if n == 1 { "" } else { "s" });
+            s.push_str(&differences.iter().take(SHOWN).map(ToString::to_string).collect::<Vec<_>>().join("; "));
+            if n > SHOWN {
+                s.push_str(&format!("; and {} more", n - SHOWN));
+            }
+            s
+        }
+    };
+    if tried.len() == 1 {
+        s.push_str("; without `--rewrite` the other rewriting rules are tried too");
+    }
+    s
 }
 
 fn location_suffix(line: Option<u64>, column: Option<u64>) -> String {

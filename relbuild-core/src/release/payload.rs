@@ -165,19 +165,28 @@ pub fn write_payload_observed<W: Write>(
     Ok((PayloadSummary { newest, operators: names, collisions: namer.into_collisions(), files: count }, out))
 }
 
-/// One operator's files rewritten (its `image-references` and the version
-/// substitution), in file-name order.
-fn rewrite_operator(op: &Operator, release: &ImageStream, options: PayloadOptions) -> Result<Vec<Vec<u8>>, Error> {
-    let transform = match &op.image_references {
+/// The transform of one operator's files against `release`: its
+/// `image-references` mapping (if any) and the version substitution.
+pub fn operator_transform(
+    op: &Operator,
+    release: &ImageStream,
+    options: PayloadOptions,
+) -> Result<OperatorTransform, Error> {
+    match &op.image_references {
         Some(ir) => OperatorTransform::from_image_references(
             &op.tag,
             &ir.data,
             release,
             options.allow_missing_images,
             options.mode,
-        )?,
-        None => OperatorTransform::simple(&release.metadata.name),
-    };
+        ),
+        None => Ok(OperatorTransform::simple(&release.metadata.name)),
+    }
+}
+
+/// One operator's files rewritten, in file-name order.
+fn rewrite_operator(op: &Operator, release: &ImageStream, options: PayloadOptions) -> Result<Vec<Vec<u8>>, Error> {
+    let transform = operator_transform(op, release, options)?;
     op.files
         .iter()
         .map(|(file, content)| {

@@ -126,6 +126,18 @@ pub fn apply_mappings(stream: &mut ImageStream, mappings: &[Mapping], exclude: &
     mapped
 }
 
+/// The tags annotated `io.openshift.release.override: "true"`: replaced or
+/// added by a mapping, in this build or in the one that made the input.
+pub fn overridden_tags(stream: &ImageStream) -> BTreeSet<String> {
+    stream
+        .spec
+        .tags
+        .iter()
+        .filter(|t| t.annotations.as_ref().and_then(|a| a.get(ANNOTATION_OVERRIDE)).is_some_and(|v| v == "true"))
+        .map(|t| t.name.clone())
+        .collect()
+}
+
 /// An empty release image stream.
 pub fn new_stream() -> ImageStream {
     ImageStream {
@@ -182,6 +194,9 @@ pub struct InputRelease {
     pub base_image_digest: Option<String>,
     /// Its top (payload) layer and that layer's diff ID.
     pub top_layer: Option<(Descriptor, Digest)>,
+    /// Every file directly under its `release-manifests/`, by name: what a
+    /// canonical rebuild is compared with.
+    pub files: BTreeMap<String, Vec<u8>>,
 }
 
 /// Reads an input release: the image, then `image-references` and
@@ -222,7 +237,8 @@ pub async fn read_release(fetcher: &Fetcher, pullspec: &str) -> Result<InputRele
         }
         _ => None,
     };
-    Ok(InputRelease { pullspec: pullspec.to_owned(), image, stream, metadata, base_image_digest, top_layer })
+    let files = extracted.files.into_iter().map(|f| (f.path, f.data)).collect();
+    Ok(InputRelease { pullspec: pullspec.to_owned(), image, stream, metadata, base_image_digest, top_layer, files })
 }
 
 /// What `--from-dir` provides.

@@ -303,7 +303,7 @@ async fn mappings_alone_and_on_top() {
     c.mappings.push(mapping("cluster-monitoring-operator", &by_tag));
     for (mode, sub) in [(RewriteMode::Fixed, "fixed"), (RewriteMode::Oc, "oc")] {
         let options = NewOptions {
-            rewrite_mode: mode,
+            rewrite_mode: Some(mode),
             output: OutputOptions { to_dir: Some(tmp.path().join(sub)), ..OutputOptions::default() },
             ..named("4.99.0")
         };

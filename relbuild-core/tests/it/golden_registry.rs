@@ -1,15 +1,18 @@
 //! The golden vector served from a registry on `127.0.0.1:5000` (the
-//! address its pullspecs name): a canonical rebuild of the release oc built
-//! reproduces oc's digest, a replacement build from it reproduces oc's
-//! case-2 payload tar and config, and `info` of it reproduces oc's text.
+//! address its pullspecs name), in a private network namespace so that a
+//! registry already on that port does not matter (`relbuild_testdata::netns`):
+//! canonical rebuilds of both releases oc built reproduce oc's digests with
+//! no flag, a replacement build from case 1 reproduces oc's case-2 payload
+//! tar and config, and `info` of it reproduces oc's text.
 
-use relbuild_core::NoReporter;
 use relbuild_core::registry::{Client, ClientOptions, RetryPolicy};
 use relbuild_core::release::info::{self, ImageColumns, ReleaseInfo};
 use relbuild_core::release::read::{ReadOptions, read_release};
 use relbuild_core::release::{Mapping, NewContext, NewOptions, OutputOptions, RewriteMode, Source, new_release};
 use relbuild_core::transfer::{ImageLocation, ImageSource};
-use relbuild_testdata::golden::{self, OVERRIDE, RELEASE_DIGEST};
+use relbuild_core::{NoReporter, release};
+use relbuild_testdata::golden::{self, OVERRIDE, RELEASE_DIGEST, REPLACE_RELEASE_DIGEST};
+use relbuild_testdata::netns::{self, Isolation};
 use relbuild_testdata::registry::{TestRegistry, skopeo_inspect_raw};
 
 fn client() -> Client {
@@ -31,14 +34,39 @@ fn without_size(config: &[u8]) -> String {
     serde_json::to_string(&v).expect("JSON")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn golden_release_from_registry() {
+fn canonical(input: &str, rewrite_mode: Option<RewriteMode>, to: &str) -> (NewContext, NewOptions) {
+    let options = NewOptions {
+        rewrite_mode,
+        output: OutputOptions { to_image: Some(to.into()), ..OutputOptions::default() },
+        ..NewOptions::default()
+    };
+    let ctx = NewContext {
+        source: Source::Release(input.to_owned()),
+        mappings: Vec::new(),
+        created: "2030-01-01T00:00:00Z".parse().expect("time"),
+    };
+    (ctx, options)
+}
+
+#[test]
+fn golden_release_from_registry() {
+    match netns::isolate("golden_registry::golden_release_from_registry") {
+        Isolation::Ran(out) => netns::assert_passed(&out),
+        Isolation::Inside | Isolation::Unavailable(_) => {
+            let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build();
+            rt.expect("runtime").block_on(golden_release_body());
+        }
+    }
+}
+
+async fn golden_release_body() {
     let reg = TestRegistry::start_on_port(5000).expect("a registry on 127.0.0.1:5000");
     assert_eq!(reg.host(), golden::GOLDEN_HOST);
     let client = client();
     let digest = golden::load(&client).await.expect("golden vector loads");
     assert_eq!(digest.as_str(), RELEASE_DIGEST);
     let input = format!("127.0.0.1:5000/ocp/release@{RELEASE_DIGEST}");
+    let replaced = format!("127.0.0.1:5000/ocp/release@{REPLACE_RELEASE_DIGEST}");
 
     // `relbuild info` of oc's release, byte for byte (Pull From included:
     // it is served at the address oc used).
@@ -50,20 +78,22 @@ async fn golden_release_from_registry() {
     info::write_describe(&mut out, &info, ImageColumns::Digest).expect("renders");
     assert_eq!(String::from_utf8(out).expect("utf8"), text("outputs/info-plain.txt"));
 
-    // Canonical rebuild, oc rules: oc's digest exactly, pushed elsewhere.
-    let options = NewOptions {
-        rewrite_mode: RewriteMode::Oc,
-        output: OutputOptions { to_image: Some("127.0.0.1:5000/ocp/rebuild".into()), ..OutputOptions::default() },
-        ..NewOptions::default()
-    };
-    let ctx = NewContext {
-        source: Source::Release(input.clone()),
-        mappings: Vec::new(),
-        created: "2030-01-01T00:00:00Z".parse().expect("time"),
-    };
+    // Canonical rebuild with no flag: the fixed rules do not reproduce oc's
+    // payload (its edge-case files keep references oc missed), oc's do, and
+    // the build says so in one warning naming the files.
+    let (ctx, options) = canonical(&input, None, "127.0.0.1:5000/ocp/rebuild");
     let out = new_release(&client, &ctx, &options, &NoReporter).await.expect("reproduces oc's release");
     assert_eq!(out.digest.as_ref().map(|d| d.as_str()), Some(RELEASE_DIGEST));
+    assert_eq!(out.rewrite_mode, RewriteMode::Oc);
     assert!(out.layer_reused, "oc's gzip blob is reused");
+    let said: Vec<&String> = out.warnings.iter().filter(|w| w.contains("was built with oc's rewriting")).collect();
+    assert_eq!(said.len(), 1, "{:#?}", out.warnings);
+    assert!(
+        said[0].contains("files differ under relbuild's fixed rewriting")
+            && said[0].contains("`0000_50_bar-operator_03_edge_cases.yaml`"),
+        "{}",
+        said[0]
+    );
     assert_eq!(
         out.layer.diff_id.as_str(),
         digests_line("outputs", "release layer diff_id (sha256 of release-layer.tar): ")
@@ -74,11 +104,51 @@ async fn golden_release_from_registry() {
         golden::read("outputs/manifest.json").expect("manifest")
     );
 
-    // Case 2: --from-release + the foo-operator override at case 2's time.
+    // Case 2 (built by oc with a mapping that replaced an existing
+    // operator, whose files oc then wrote twice) rebuilds with no flag too.
+    let (ctx, options) = canonical(&replaced, None, "127.0.0.1:5000/ocp/rebuild");
+    let out = new_release(&client, &ctx, &options, &NoReporter).await.expect("reproduces oc's case 2");
+    assert_eq!(out.digest.as_ref().map(|d| d.as_str()), Some(REPLACE_RELEASE_DIGEST));
+    assert!(
+        out.warnings
+            .iter()
+            .any(|w| w.contains("was built with oc's rewriting with overridden operators written twice")),
+        "{:#?}",
+        out.warnings
+    );
+
+    // With the rules forced, nothing else is tried, and the error names the
+    // files that differ and what differs in each.
+    let (ctx, options) = canonical(&replaced, Some(RewriteMode::Fixed), "127.0.0.1:5000/ocp/rebuild");
+    let err = new_release(&client, &ctx, &options, &NoReporter).await.expect_err("fixed rules do not reproduce it");
+    let relbuild_core::Error::Release(e) = &err else { panic!("a release error: {err}") };
+    let release::Error::NotReproduced { expected, tried, differences, .. } = e.as_ref() else {
+        panic!("not reproduced: {err}")
+    };
+    assert_eq!(expected.as_str(), REPLACE_RELEASE_DIGEST);
+    assert_eq!(tried.len(), 1);
+    let names: Vec<(&str, String)> = differences.iter().map(|d| (d.name.as_str(), d.kind.to_string())).collect();
+    assert!(
+        names.contains(&("0000_50_bar-operator_03_edge_cases.yaml", "a rewritten reference".to_owned())),
+        "{names:?}"
+    );
+    assert!(
+        names.iter().any(|(n, k)| n.starts_with("0000_50_foo-operator_")
+            && n.contains("_2.")
+            && k == "missing from the rebuild"),
+        "{names:?}"
+    );
+    let message = err.to_string();
+    assert!(message.contains("(tried relbuild's fixed rewriting)"), "{message}");
+    assert!(message.contains("payload files differ: `"), "{message}");
+    assert!(message.contains("and ") && message.contains(" more"), "{message}");
+    assert!(message.ends_with("without `--rewrite` the other rewriting rules are tried too"), "{message}");
+
+    // Case 2's build: --from-release + the foo-operator override at case 2's time.
     let tmp = tempfile::tempdir().expect("tmp");
     let options = NewOptions {
         name: Some("4.99.1".into()),
-        rewrite_mode: RewriteMode::Oc,
+        rewrite_mode: Some(RewriteMode::Oc),
         output: OutputOptions {
             to_image: Some("127.0.0.1:5000/ocp/release".into()),
             to_file: Some(tmp.path().join("layer.tar.gz")),
@@ -87,7 +157,7 @@ async fn golden_release_from_registry() {
         },
         ..NewOptions::default()
     };
-    let ctx = NewContext {
+    let mut ctx = NewContext {
         source: Source::Release(input.clone()),
         mappings: vec![Mapping { tag: "foo-operator".into(), pullspec: OVERRIDE.into() }],
         created: "2025-02-03T04:05:06Z".parse().expect("time"),
@@ -108,5 +178,19 @@ async fn golden_release_from_registry() {
     let mut tar = Vec::new();
     std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&gz[..]), &mut tar).expect("gunzip");
     assert!(tar == golden::read("outputs-replace/release-layer.tar").expect("tar"), "payload tar differs");
+
+    // The same change with the default rules: oc's missed rewrites in the
+    // operators left as they were are fixed, and the build says which
+    // files that changes beyond the replaced reference.
+    let options = NewOptions { rewrite_mode: None, ..options };
+    ctx.created = "2025-02-03T04:05:06Z".parse().expect("time");
+    let out = new_release(&client, &ctx, &options, &NoReporter).await.expect("builds with fixed rules");
+    assert_eq!(out.rewrite_mode, RewriteMode::Fixed);
+    let said: Vec<&String> = out.warnings.iter().filter(|w| w.contains("beyond the replaced references")).collect();
+    assert_eq!(said.len(), 1, "{:#?}", out.warnings);
+    assert!(said[0].contains("`0000_50_bar-operator_03_edge_cases.yaml`"), "{}", said[0]);
+    assert!(said[0].contains("`0000_50_baz-operator_03_edge_cases.yaml`"), "{}", said[0]);
+    assert!(!said[0].contains("foo-operator"), "the replaced operator's own files are not listed: {}", said[0]);
+    assert!(said[0].ends_with("`--rewrite oc` keeps them as they were"), "{}", said[0]);
     drop(reg);
 }
