@@ -339,6 +339,8 @@ async fn from_release_replacement_and_canonical_rebuild() {
     };
     let again = fx.build(&ctx(Source::Release(input.clone())), &options).await.expect("reproduces");
     assert_eq!(again.digest, first.digest);
+    assert_eq!(again.rewrite_mode, RewriteMode::Fixed, "relbuild's own release rebuilds with its rules");
+    assert!(!again.warnings.iter().any(|w| w.contains("was built with")), "{:#?}", again.warnings);
     assert!(again.layer_reused);
     assert_eq!(again.created, CREATED);
     assert!(again.release.metadata.annotations.is_empty());
@@ -382,6 +384,38 @@ async fn from_release_replacement_and_canonical_rebuild() {
     assert_eq!(
         skopeo_inspect_raw(&format!("{repo}:4.99.1")).expect("skopeo"),
         out.manifest().expect("manifest").bytes().to_vec()
+    );
+
+    // An overridden operator is read from all its layers (the fixture's has
+    // a manifest in a lower layer), and so is it when that release is
+    // rebuilt: the override annotation says to, as in oc.
+    let alt = relbuild_testdata::fixture::changed_operator(&stream_images(&StreamSpec { operators: 2 }))
+        .expect("a changed operator");
+    let alt = fx.push(&alt).await;
+    let mut c = ctx(Source::Release(input.clone()));
+    c.mappings.push(mapping("cluster-monitoring-operator", &alt));
+    let options = NewOptions {
+        output: OutputOptions { to_image: Some(repo.clone()), ..OutputOptions::default() },
+        ..named("4.99.2")
+    };
+    let overridden = fx.build(&c, &options).await.expect("builds");
+    assert!(overridden.release.spec.tags.iter().any(|t| t.name == "cluster-monitoring-operator"
+        && t.annotations.as_ref().is_some_and(|a| a["io.openshift.release.override"] == "true")));
+    let out_dir = tempfile::tempdir().expect("tmp");
+    let listed = fx
+        .build(
+            &ctx(Source::Release(format!("{repo}:4.99.2"))),
+            &NewOptions {
+                output: OutputOptions { to_dir: Some(out_dir.path().to_path_buf()), ..OutputOptions::default() },
+                ..NewOptions::default()
+            },
+        )
+        .await
+        .expect("rebuilds the overridden release");
+    assert_eq!(listed.digest, overridden.digest, "the rebuild reproduces it");
+    assert!(
+        files(out_dir.path()).keys().any(|k| k.contains("from-lower-layer")),
+        "the overridden operator's lower layer is read on rebuild too"
     );
 }
 
