@@ -39,6 +39,65 @@ impl BuiltImage {
     pub fn blobs(&self) -> impl Iterator<Item = &(Descriptor, Bytes)> {
         std::iter::once(&self.config).chain(self.layers.iter())
     }
+
+    fn image_manifest(&self) -> ImageManifest {
+        match self.manifest.parse() {
+            Ok(Manifest::Image(m)) => m,
+            _ => unreachable!("a built image's manifest is an image manifest"),
+        }
+    }
+
+    /// The same image with OCI media types (manifest, config, layers) and
+    /// the same blobs, tagged `<tag>-oci`. skopeo (containers/image) ignores
+    /// `index.json` entries of Docker media types, so layouts are
+    /// cross-checked with OCI-typed images.
+    pub fn to_oci(&self) -> Result<Self> {
+        let mut m = self.image_manifest();
+        m.media_type = Some(MediaType::OciManifest);
+        m.config.media_type = MediaType::OciConfig;
+        for l in &mut m.layers {
+            l.media_type = MediaType::OciLayerGzip;
+        }
+        let mut out = self.clone();
+        out.tag = format!("{}-oci", self.tag);
+        out.manifest = RawManifest::from_manifest(&Manifest::Image(m.clone()))?;
+        out.config.0 = m.config;
+        out.layers = m.layers.into_iter().zip(self.layers.iter().map(|(_, b)| b.clone())).collect();
+        Ok(out)
+    }
+
+    /// The same layers with a config for another architecture (so another
+    /// config blob and manifest), tagged `<tag>-<arch>`.
+    pub fn with_arch(&self, arch: &str) -> Result<Self> {
+        let mut config: serde_json::Value = serde_json::from_slice(&self.config.1)?;
+        config["architecture"] = arch.into();
+        let bytes = Bytes::from(serde_json::to_vec(&config)?);
+        let desc = Descriptor::new(self.config.0.media_type.clone(), Digest::sha256(&bytes), bytes.len() as u64);
+        let mut m = self.image_manifest();
+        m.config = desc.clone();
+        let manifest = RawManifest::from_manifest(&Manifest::Image(m))?;
+        Ok(Self { tag: format!("{}-{arch}", self.tag), manifest, config: (desc, bytes), ..self.clone() })
+    }
+}
+
+/// A manifest list (Docker) or index (OCI), by `media_type`, over images
+/// given with their platforms' architectures (all `linux`).
+pub fn index_of(media_type: MediaType, children: &[(&BuiltImage, &str)]) -> Result<RawManifest> {
+    let manifests = children
+        .iter()
+        .map(|(img, arch)| {
+            let mut d = img.manifest.descriptor();
+            d.platform = Some(relbuild_core::image::Platform::new("linux", *arch));
+            d
+        })
+        .collect();
+    let index = relbuild_core::image::ImageIndex {
+        schema_version: 2,
+        media_type: Some(media_type),
+        manifests,
+        annotations: None,
+    };
+    Ok(RawManifest::from_manifest(&Manifest::Index(index))?)
 }
 
 fn entries(files: &[crate::fixture::FixtureFile]) -> Vec<LayerEntry> {

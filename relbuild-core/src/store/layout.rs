@@ -113,7 +113,7 @@ impl OciDir {
     /// A writer for a new blob: content goes to a temp file in
     /// `blobs/sha256/`, hashed as it is written. See [`BlobWriter`].
     pub fn blob_writer(&self) -> Result<BlobWriter> {
-        BlobWriter::new(self.blobs_dir())
+        BlobWriter::new(self.blobs_dir(), BlobPlace::Flat(self.blobs_dir()))
     }
 
     /// Stores `bytes` as a blob and returns its digest and size. A blob of
@@ -139,22 +139,7 @@ impl OciDir {
             // Fail before reading what could not be stored anyway.
             return Err(Error::UnsupportedDigest { digest: d.digest.clone() });
         }
-        let mut w = self.blob_writer()?;
-        // Not `io::copy`: a failing source and a failing disk are different errors.
-        let mut buf = vec![0u8; 128 * 1024];
-        loop {
-            let n = match reader.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::ReadSource(e)),
-            };
-            w.write_all(&buf[..n]).map_err(Error::io(w.temp_path()))?;
-        }
-        match expected {
-            Some(d) => w.complete_verified_as(d),
-            None => w.complete(),
-        }
+        self.blob_writer()?.copy_from(&mut reader, expected)
     }
 
     /// True when the blob is stored (false for digests other than sha256).
@@ -630,22 +615,45 @@ pub(super) fn write_atomic(dir: &Path, dest: &Path, bytes: &[u8]) -> Result<()> 
     Ok(())
 }
 
-/// A blob being written: a temp file inside `blobs/sha256/` (so the final
-/// rename stays on one file system and is atomic), hashed as it is written.
+/// Where a finished blob is renamed to.
+#[derive(Debug, Clone)]
+pub(crate) enum BlobPlace {
+    /// `<dir>/<hex>`: an OCI layout's `blobs/sha256/`.
+    Flat(PathBuf),
+    /// `<v2>/blobs/sha256/<hex[0:2]>/<hex>/data`: a distribution storage tree.
+    Tree(PathBuf),
+}
+
+impl BlobPlace {
+    pub(crate) fn path(&self, digest: &Digest) -> PathBuf {
+        let hex = digest.encoded();
+        match self {
+            Self::Flat(dir) => dir.join(hex),
+            Self::Tree(v2) => v2.join("blobs/sha256").join(&hex[..2]).join(hex).join("data"),
+        }
+    }
+}
+
+/// A blob being written: a temp file in a scratch directory on the same
+/// file system as its final place (so the rename is atomic), hashed as it
+/// is written. For a layout the scratch directory is `blobs/sha256/` itself
+/// (temp names start with a dot); for a distribution tree it is outside
+/// `docker/`, where no reader looks.
 ///
 /// Finish with [`Self::complete`] or [`Self::complete_verified_as`]. Dropping
 /// an unfinished writer deletes the temp file.
 #[derive(Debug)]
 pub struct BlobWriter {
     inner: HashingWriter<BufWriter<NamedTempFile>>,
-    dir: PathBuf,
+    place: BlobPlace,
 }
 
 impl BlobWriter {
-    fn new(dir: PathBuf) -> Result<Self> {
-        fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
-        let tmp = tempfile::Builder::new().prefix(BLOB_TMP_PREFIX).tempfile_in(&dir).map_err(Error::io(&dir))?;
-        Ok(Self { inner: HashingWriter::new(BufWriter::with_capacity(128 * 1024, tmp)), dir })
+    pub(crate) fn new(scratch: PathBuf, place: BlobPlace) -> Result<Self> {
+        fs::create_dir_all(&scratch).map_err(Error::io(&scratch))?;
+        let tmp =
+            tempfile::Builder::new().prefix(BLOB_TMP_PREFIX).tempfile_in(&scratch).map_err(Error::io(&scratch))?;
+        Ok(Self { inner: HashingWriter::new(BufWriter::with_capacity(128 * 1024, tmp)), place })
     }
 
     /// Bytes written so far.
@@ -670,22 +678,51 @@ impl BlobWriter {
         Ok((tmp, digest, len))
     }
 
-    fn persist(tmp: NamedTempFile, dir: &Path, digest: &Digest) -> Result<()> {
+    fn persist(tmp: NamedTempFile, place: &BlobPlace, digest: &Digest) -> Result<()> {
         make_readable(tmp.as_file(), tmp.path())?;
-        let dest = dir.join(digest.encoded());
+        let dest = place.path(digest);
         // On disk before its name exists; the directory is synced before
-        // index.json names the blob (write_index).
+        // index.json (or a tree's link) names the blob.
         tmp.as_file().sync_all().map_err(Error::io(tmp.path()))?;
+        if let BlobPlace::Tree(_) = place {
+            let dir = dest.parent().expect("a tree blob path has a directory");
+            fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        }
         // Replacing an existing blob is harmless: same name, same bytes.
-        tmp.persist(&dest).map_err(|e| Error::Io { path: dest, source: e.error })?;
+        tmp.persist(&dest).map_err(|e| Error::Io { path: dest.clone(), source: e.error })?;
+        if let BlobPlace::Tree(_) = place {
+            let dir = dest.parent().expect("a tree blob path has a directory");
+            crate::durable::sync_dir(dir).map_err(Error::io(dir))?;
+        }
         Ok(())
     }
 
-    /// Renames the content to `blobs/sha256/<hex>` and returns its digest and size.
+    /// Copies `reader` to the end into the blob and completes it, verified
+    /// against `expected` when given.
+    pub fn copy_from(mut self, reader: &mut dyn Read, expected: Option<&Descriptor>) -> Result<(Digest, u64)> {
+        // Not `io::copy`: a failing source and a failing disk are different errors.
+        let mut buf = vec![0u8; 128 * 1024];
+        loop {
+            let n = match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::ReadSource(e)),
+            };
+            self.write_all(&buf[..n]).map_err(Error::io(self.temp_path()))?;
+        }
+        match expected {
+            Some(d) => self.complete_verified_as(d),
+            None => self.complete(),
+        }
+    }
+
+    /// Renames the content to its place (`blobs/sha256/<hex>` in a layout)
+    /// and returns its digest and size.
     pub fn complete(self) -> Result<(Digest, u64)> {
-        let dir = self.dir.clone();
+        let place = self.place.clone();
         let (tmp, digest, len) = self.finish()?;
-        Self::persist(tmp, &dir, &digest)?;
+        Self::persist(tmp, &place, &digest)?;
         Ok((digest, len))
     }
 
@@ -698,11 +735,11 @@ impl BlobWriter {
         if !expected.digest.is_sha256() {
             return Err(Error::UnsupportedDigest { digest: expected.digest.clone() });
         }
-        let dir = self.dir.clone();
+        let place = self.place.clone();
         let (tmp, digest, len) = self.finish()?;
         // On a mismatch `tmp` is dropped here, which deletes it.
         digest::verify(&expected.digest, Some(expected.size), &digest, len)?;
-        Self::persist(tmp, &dir, &digest)?;
+        Self::persist(tmp, &place, &digest)?;
         Ok((digest, len))
     }
 }

@@ -49,6 +49,8 @@
 mod archive;
 mod cache;
 mod layout;
+mod tree;
+mod tree_verify;
 
 use std::io;
 use std::path::PathBuf;
@@ -59,6 +61,7 @@ pub use layout::{
     BlobWriter, CorruptBlob, FsckReport, GcReport, MissingBlob, OCI_LAYOUT_VERSION, OciDir, REF_NAME_ANNOTATION,
     StoredImage, WrongSize,
 };
+pub use tree::{DistTree, LINK_LEN, Problem, ProblemKind, TreeReport, check_repository, check_tag};
 
 use crate::image::{self, Digest, MediaType};
 
@@ -66,6 +69,28 @@ use crate::image::{self, Digest, MediaType};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// The directory has no `docker/registry/v2/`.
+    #[error("`{path}` is not a distribution storage tree (no `docker/registry/v2/`)")]
+    NotATree {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A link file of a tree that is not exactly `sha256:<64 hex>`.
+    #[error("`{path}` is not a link file ({len} bytes, expected `sha256:<64 hex>`)")]
+    InvalidLink {
+        /// The link file.
+        path: PathBuf,
+        /// Its length.
+        len: usize,
+    },
+    /// A repository name distribution would refuse.
+    #[error("invalid repository name `{repo}`: {reason}")]
+    InvalidRepository {
+        /// The name.
+        repo: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The directory has no `oci-layout` file.
     #[error("`{path}` is not an OCI image layout (no `oci-layout` file)")]
     NotALayout {

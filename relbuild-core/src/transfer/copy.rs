@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 
-use super::{Error, ImageLocation, ImageSource, Result, blocking};
+use super::{Error, ImageLocation, ImageSource, Result, TreeVersion, blocking};
 use crate::image::{Descriptor, Digest, Manifest, MediaType, RawManifest, Reference};
 use crate::progress::{BlobKind, Reporter};
 use crate::registry::{Client, PushOutcome, RegistryBlob};
-use crate::store::{self, OciDir};
+use crate::store::{self, DistTree, OciDir};
 
 /// Where [`copy_image`] writes.
 #[derive(Debug)]
@@ -43,6 +43,17 @@ pub enum ImageDestination {
         /// The tag for the top manifest.
         tag: Option<String>,
     },
+    /// A repository of a distribution storage tree (created if needed):
+    /// blob data and `_layers` links first, then manifests and their
+    /// revision links, the tag last.
+    Tree {
+        /// The tree.
+        tree: Arc<DistTree>,
+        /// The repository.
+        repo: String,
+        /// The tag for the top manifest; `None` leaves it untagged.
+        tag: Option<String>,
+    },
 }
 
 impl ImageDestination {
@@ -56,6 +67,14 @@ impl ImageDestination {
                 Self::Layout { dir: Arc::new(OciDir::create(path)?), tag: tag.clone() }
             }
             ImageLocation::Archive { path, tag } => Self::Archive { path: path.clone(), tag: tag.clone() },
+            ImageLocation::Tree { path, repo, version } => Self::Tree {
+                tree: Arc::new(DistTree::create(path)?),
+                repo: repo.clone(),
+                tag: match version {
+                    Some(TreeVersion::Tag(t)) => Some(t.clone()),
+                    _ => None,
+                },
+            },
         })
     }
 
@@ -67,6 +86,12 @@ impl ImageDestination {
                 ImageLocation::Layout { path: dir.path().to_path_buf(), tag: tag.clone() }.to_string()
             }
             Self::Archive { path, tag } => ImageLocation::Archive { path: path.clone(), tag: tag.clone() }.to_string(),
+            Self::Tree { tree, repo, tag } => ImageLocation::Tree {
+                path: tree.path().to_path_buf(),
+                repo: repo.clone(),
+                version: tag.clone().map(TreeVersion::Tag),
+            }
+            .to_string(),
         }
     }
 }
@@ -168,6 +193,7 @@ impl CopyOutcome {
 enum Target<'a> {
     Registry { client: &'a Client, reference: &'a Reference },
     Layout(&'a Arc<OciDir>),
+    Tree { tree: &'a Arc<DistTree>, repo: &'a str },
 }
 
 /// Copies the image or index at `src` to `dst`: every blob first, then the
@@ -196,6 +222,7 @@ pub async fn copy_image(
             let staging = staging.as_ref().expect("because an archive destination was given a staging layout above");
             (Target::Layout(&staging.dir), tag.as_deref())
         }
+        ImageDestination::Tree { tree, repo, tag } => (Target::Tree { tree, repo }, tag.as_deref()),
     };
 
     let parallel = match (&target, src) {
@@ -373,6 +400,36 @@ async fn copy_blob(
             }
             BlobAction::Copied
         }
+        Target::Tree { tree, repo } => {
+            let action = if tree.has_blob(&desc.digest, desc.size) {
+                BlobAction::Existed
+            } else {
+                reporter.on_blob_start(BlobKind::Pull, &desc.digest, Some(desc.size));
+                match src {
+                    ImageSource::Registry { client, reference } => {
+                        let writer = tree.blob_writer()?;
+                        let writer = client.pull_blob_to_writer(reference, desc, writer).await?;
+                        let desc = desc.clone();
+                        blocking("storing a blob", move || writer.complete_verified_as(&desc)).await??;
+                    }
+                    _ => {
+                        let path = src.blob_path(&desc.digest).expect("not a registry source, so local files")?;
+                        let (tree, desc) = (Arc::clone(tree), desc.clone());
+                        blocking("copying a blob", move || {
+                            let mut file =
+                                File::open(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+                            tree.copy_blob_from(&mut file, &desc)?;
+                            Ok::<_, Error>(())
+                        })
+                        .await??;
+                    }
+                }
+                BlobAction::Copied
+            };
+            // The data is in place (and synced) before the link names it.
+            tree.link_layer(repo, &desc.digest)?;
+            action
+        }
     };
     reporter.on_blob_complete(&desc.digest);
     Ok(action)
@@ -390,6 +447,12 @@ async fn put_manifest(target: &Target<'_>, m: &RawManifest, top: bool, tag: Opti
         }
         Target::Layout(dir) => {
             dir.write_manifest_blob(m)?;
+        }
+        Target::Tree { tree, repo } => {
+            tree.put_manifest(repo, m)?;
+            if let (true, Some(tag)) = (top, tag) {
+                tree.tag(repo, tag, m.digest())?;
+            }
         }
     }
     Ok(())

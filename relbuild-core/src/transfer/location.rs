@@ -21,6 +21,7 @@ const OTHER_TRANSPORTS: &[&str] =
 /// | `docker://REF`, or a plain `REF` | [`Registry`](Self::Registry) |
 /// | `oci:DIR[:TAG]` | [`Layout`](Self::Layout) |
 /// | `oci-archive:FILE[:TAG]` | [`Archive`](Self::Archive) |
+/// | `dist:DIR//REPO[:TAG\|@DIGEST]` | [`Tree`](Self::Tree): a distribution storage tree |
 ///
 /// As in skopeo, the path ends at the first `:` after the transport, so a
 /// path cannot contain `:` and everything after it is the tag (an
@@ -47,6 +48,25 @@ pub enum ImageLocation {
         /// The tag inside the archive; without one it must hold one image.
         tag: Option<String>,
     },
+    /// An image in a distribution storage tree (the directory a registry's
+    /// filesystem driver serves; see [`crate::store::DistTree`]).
+    Tree {
+        /// The root directory (holding `docker/registry/v2/`).
+        path: PathBuf,
+        /// The repository.
+        repo: String,
+        /// The tag or digest; `None` is `latest` when read.
+        version: Option<TreeVersion>,
+    },
+}
+
+/// A tag or a digest in a [`ImageLocation::Tree`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TreeVersion {
+    /// `:TAG`.
+    Tag(String),
+    /// `@DIGEST`.
+    Digest(crate::image::Digest),
 }
 
 impl ImageLocation {
@@ -56,6 +76,8 @@ impl ImageLocation {
         match self {
             Self::Registry(_) => None,
             Self::Layout { tag, .. } | Self::Archive { tag, .. } => tag.as_deref(),
+            Self::Tree { version: Some(TreeVersion::Tag(t)), .. } => Some(t),
+            Self::Tree { .. } => None,
         }
     }
 }
@@ -70,6 +92,9 @@ impl FromStr for ImageLocation {
         }
         if input.starts_with("docker:") {
             return Err(invalid("the docker transport is written `docker://REF`"));
+        }
+        if let Some(rest) = input.strip_prefix("dist:") {
+            return parse_tree(rest).map_err(invalid);
         }
         for (transport, archive) in [("oci:", false), ("oci-archive:", true)] {
             if let Some(rest) = input.strip_prefix(transport) {
@@ -99,6 +124,23 @@ impl FromStr for ImageLocation {
     }
 }
 
+fn parse_tree(rest: &str) -> Result<ImageLocation, &'static str> {
+    let (dir, name) = rest.split_once("//").ok_or("a tree location is `dist:DIR//REPO[:TAG|@DIGEST]`")?;
+    if dir.is_empty() {
+        return Err("the path is empty");
+    }
+    let (repo, version) = if let Some((repo, digest)) = name.split_once('@') {
+        (repo, Some(TreeVersion::Digest(digest.parse().map_err(|_| "the digest after `@` is not valid")?)))
+    } else if let Some((repo, tag)) = name.split_once(':') {
+        crate::store::check_tag(tag).map_err(|_| "the tag after `:` is not a valid registry tag")?;
+        (repo, Some(TreeVersion::Tag(tag.to_owned())))
+    } else {
+        (name, None)
+    };
+    crate::store::check_repository(repo).map_err(|_| "the repository is not a valid registry repository name")?;
+    Ok(ImageLocation::Tree { path: PathBuf::from(dir), repo: repo.to_owned(), version })
+}
+
 fn parse_reference(input: &str, reference: &str) -> Result<ImageLocation, Error> {
     reference
         .parse()
@@ -112,6 +154,14 @@ impl fmt::Display for ImageLocation {
             Self::Registry(r) => return write!(f, "docker://{r}"),
             Self::Layout { path, tag } => ("oci", path, tag),
             Self::Archive { path, tag } => ("oci-archive", path, tag),
+            Self::Tree { path, repo, version } => {
+                write!(f, "dist:{}//{repo}", path.display())?;
+                return match version {
+                    Some(TreeVersion::Tag(t)) => write!(f, ":{t}"),
+                    Some(TreeVersion::Digest(d)) => write!(f, "@{d}"),
+                    None => Ok(()),
+                };
+            }
         };
         write!(f, "{transport}:{}", path.display())?;
         if let Some(tag) = tag {
@@ -127,10 +177,21 @@ mod tests {
 
     #[test]
     fn display_round_trips() {
-        for s in ["docker://quay.io/a/b:1", "oci:/tmp/x", "oci:rel/dir:v1:extra", "oci-archive:f.tar:t"] {
+        for s in [
+            "docker://quay.io/a/b:1",
+            "oci:/tmp/x",
+            "oci:rel/dir:v1:extra",
+            "oci-archive:f.tar:t",
+            "dist:/srv/mirror//openshift/release:4.99.0",
+            "dist:rel//a@sha256:2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881",
+            "dist:/x//a",
+        ] {
             let loc: ImageLocation = s.parse().expect("parses");
             assert_eq!(loc.to_string(), s);
             assert_eq!(loc.to_string().parse::<ImageLocation>().expect("reparses"), loc);
+        }
+        for bad in ["dist:/x", "dist://a", "dist:/x//A", "dist:/x//a:-t", "dist:/x//a@sha256:1", "dist:/x//../a"] {
+            assert!(bad.parse::<ImageLocation>().is_err(), "{bad}");
         }
     }
 }

@@ -34,7 +34,7 @@ mod source;
 use std::path::PathBuf;
 
 pub use copy::{BlobAction, CopiedBlob, CopyOptions, CopyOutcome, ImageDestination, copy_image};
-pub use location::ImageLocation;
+pub use location::{ImageLocation, TreeVersion};
 pub use source::{ImageSource, VerifyingReader};
 
 use crate::image::{self, Digest, MediaType};

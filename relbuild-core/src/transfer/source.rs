@@ -10,12 +10,12 @@ use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncRead, ReadBuf};
 
-use super::{Error, ImageLocation, Result, blocking};
+use super::{Error, ImageLocation, Result, TreeVersion, blocking};
 use crate::digest::VerifyError;
 use crate::image::{Descriptor, Digest, ImageIndex, Reference};
 use crate::image::{Manifest, RawManifest};
 use crate::registry::{BlobReader, Client};
-use crate::store::{self, OciArchive, OciDir};
+use crate::store::{self, DistTree, OciArchive, OciDir};
 
 /// An image to read: in a registry, an OCI layout directory or an
 /// unpacked oci-archive.
@@ -53,6 +53,15 @@ pub enum ImageSource {
         /// The tag; `None` when the archive holds exactly one image.
         tag: Option<String>,
     },
+    /// A repository of a distribution storage tree.
+    Tree {
+        /// The tree.
+        tree: DistTree,
+        /// The repository.
+        repo: String,
+        /// The tag or digest; `None` is `latest`.
+        version: Option<TreeVersion>,
+    },
 }
 
 impl fmt::Debug for ImageSource {
@@ -76,6 +85,9 @@ impl ImageSource {
                 let archive = blocking("unpacking an oci-archive", move || store::read_archive(p)).await??;
                 Self::Archive { archive, path: path.clone(), tag: tag.clone() }
             }
+            ImageLocation::Tree { path, repo, version } => {
+                Self::Tree { tree: DistTree::open(path)?, repo: repo.clone(), version: version.clone() }
+            }
         })
     }
 
@@ -89,13 +101,17 @@ impl ImageSource {
             Self::Archive { path, tag, .. } => {
                 ImageLocation::Archive { path: path.clone(), tag: tag.clone() }.to_string()
             }
+            Self::Tree { tree, repo, version } => {
+                ImageLocation::Tree { path: tree.path().to_path_buf(), repo: repo.clone(), version: version.clone() }
+                    .to_string()
+            }
         }
     }
 
     /// The layout behind a layout or archive source.
     fn layout(&self) -> Option<(&OciDir, Option<&str>)> {
         match self {
-            Self::Registry { .. } => None,
+            Self::Registry { .. } | Self::Tree { .. } => None,
             Self::Layout { dir, tag } => Some((dir, tag.as_deref())),
             Self::Archive { archive, tag, .. } => Some((archive.dir(), tag.as_deref())),
         }
@@ -107,6 +123,14 @@ impl ImageSource {
             Self::Registry { client, reference } => Ok(client.pull_manifest_raw(reference).await?),
             Self::Layout { dir, tag } => self.layout_top(dir, tag.as_deref()),
             Self::Archive { archive, tag, .. } => self.layout_top(archive.dir(), tag.as_deref()),
+            Self::Tree { tree, repo, version } => {
+                let digest = match version {
+                    Some(TreeVersion::Digest(d)) => d.clone(),
+                    Some(TreeVersion::Tag(t)) => tree.resolve(repo, t)?,
+                    None => tree.resolve(repo, "latest")?,
+                };
+                Ok(tree.read_manifest(repo, &digest)?)
+            }
         }
     }
 
@@ -135,6 +159,7 @@ impl ImageSource {
             Self::Registry { client, reference } => {
                 Ok(client.pull_manifest_raw(&reference.with_digest(digest.clone())).await?)
             }
+            Self::Tree { tree, repo, .. } => Ok(tree.read_manifest(repo, digest)?),
             _ => {
                 let (dir, _) = self.layout().expect("not a registry source, so a layout");
                 Ok(dir.read_manifest(digest)?)
@@ -148,6 +173,12 @@ impl ImageSource {
         match self {
             Self::Registry { client, reference } => {
                 Ok(client.pull_manifest_raw(&reference.with_digest(descriptor.digest.clone())).await?)
+            }
+            Self::Tree { tree, repo, .. } => {
+                let m = tree.read_manifest(repo, &descriptor.digest)?;
+                crate::digest::verify(&descriptor.digest, Some(descriptor.size), m.digest(), m.bytes().len() as u64)
+                    .map_err(store::Error::from)?;
+                Ok(m)
             }
             _ => {
                 let (dir, _) = self.layout().expect("not a registry source, so a layout");
@@ -174,13 +205,27 @@ impl ImageSource {
         match self {
             Self::Registry { client, reference } => Ok(client.pull_blob_bytes(reference, descriptor, limit).await?),
             _ => {
+                if let Self::Tree { tree, repo, .. } = self {
+                    if descriptor.size > limit {
+                        return Err(self.too_large(descriptor, limit));
+                    }
+                    let mut bytes = Vec::new();
+                    let path = tree.blob_path(&descriptor.digest)?;
+                    let file = tree.open_blob(repo, &descriptor.digest)?;
+                    // One byte over the size is enough to tell it is wrong.
+                    io::Read::read_to_end(&mut io::Read::take(file, descriptor.size + 1), &mut bytes)
+                        .map_err(|source| Error::Io { path, source })?;
+                    crate::digest::verify(
+                        &descriptor.digest,
+                        Some(descriptor.size),
+                        &Digest::sha256(&bytes),
+                        bytes.len() as u64,
+                    )
+                    .map_err(store::Error::from)?;
+                    return Ok(bytes.into());
+                }
                 if descriptor.size > limit {
-                    return Err(Error::BlobTooLarge {
-                        location: self.location(),
-                        digest: descriptor.digest.clone(),
-                        size: descriptor.size,
-                        limit,
-                    });
+                    return Err(self.too_large(descriptor, limit));
                 }
                 let (dir, _) = self.layout().expect("not a registry source, so a layout");
                 Ok(dir.read_blob_verified(&descriptor.digest, Some(descriptor.size))?.into())
@@ -195,6 +240,10 @@ impl ImageSource {
     pub async fn blob_reader(&self, descriptor: &Descriptor) -> Result<BlobReader> {
         match self {
             Self::Registry { client, reference } => Ok(Box::new(client.pull_blob_reader(reference, descriptor))),
+            Self::Tree { tree, repo, .. } => {
+                let file = tokio::fs::File::from_std(tree.open_blob(repo, &descriptor.digest)?);
+                Ok(Box::new(VerifyingReader::new(file, descriptor)))
+            }
             _ => {
                 let (dir, _) = self.layout().expect("not a registry source, so a layout");
                 let path = dir.blob_path(&descriptor.digest)?;
@@ -210,8 +259,21 @@ impl ImageSource {
         }
     }
 
-    /// The file holding blob `digest`, for layout and archive sources.
+    fn too_large(&self, descriptor: &Descriptor, limit: u64) -> Error {
+        Error::BlobTooLarge {
+            location: self.location(),
+            digest: descriptor.digest.clone(),
+            size: descriptor.size,
+            limit,
+        }
+    }
+
+    /// The file holding blob `digest`, for layout, archive and tree sources.
     pub(super) fn blob_path(&self, digest: &Digest) -> Option<Result<std::path::PathBuf>> {
+        if let Self::Tree { tree, repo, .. } = self {
+            // Only what the repository links is served from it.
+            return Some(tree.open_blob(repo, digest).and_then(|_| tree.blob_path(digest)).map_err(Error::from));
+        }
         self.layout().map(|(dir, _)| dir.blob_path(digest).map_err(Error::from))
     }
 }

@@ -4,15 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use relbuild_core::image::{ImageIndex, Platform};
 use relbuild_core::progress::BlobKind;
 use relbuild_core::registry::{Client, ClientOptions, RetryPolicy};
 use relbuild_core::transfer::{
     BlobAction, CopyOptions, CopyOutcome, Error, ImageDestination, ImageLocation, ImageSource, copy_image,
 };
-use relbuild_core::{Digest, Manifest, MediaType, NoReporter, RawManifest, Reference, Reporter};
+use relbuild_core::{Digest, MediaType, NoReporter, Reference, Reporter};
 use relbuild_testdata::fixture::{StreamSpec, stream_images};
-use relbuild_testdata::generate::{BuiltImage, build_image, push_image, push_images};
+use relbuild_testdata::generate::{BuiltImage, build_image, index_of, push_image, push_images};
 use relbuild_testdata::registry::{TestRegistry, skopeo, skopeo_inspect_raw};
 
 fn client() -> Client {
@@ -26,24 +25,6 @@ fn reference(reg: &TestRegistry, name: &str) -> Reference {
 /// The fixture stream with one operator, built by our own layer writer.
 fn fixture_images() -> Vec<BuiltImage> {
     stream_images(&StreamSpec { operators: 1 }).iter().map(|i| build_image(i).expect("fixture builds")).collect()
-}
-
-/// The same image with OCI media types (manifest, config, layers): skopeo
-/// (containers/image) ignores `index.json` entries of Docker media types, so
-/// layouts are cross-checked with OCI-typed images.
-fn to_oci(img: &BuiltImage) -> BuiltImage {
-    let Ok(Manifest::Image(mut m)) = img.manifest.parse() else { panic!("fixture is an image") };
-    m.media_type = Some(MediaType::OciManifest);
-    m.config.media_type = MediaType::OciConfig;
-    for l in &mut m.layers {
-        l.media_type = MediaType::OciLayerGzip;
-    }
-    let mut out = img.clone();
-    out.tag = format!("{}-oci", img.tag);
-    out.manifest = RawManifest::from_manifest(&Manifest::Image(m.clone())).expect("serialises");
-    out.config.0 = m.config;
-    out.layers = m.layers.into_iter().zip(img.layers.iter().map(|(_, b)| b.clone())).collect();
-    out
 }
 
 fn image<'a>(images: &'a [BuiltImage], tag: &str) -> &'a BuiltImage {
@@ -139,7 +120,7 @@ async fn registry_layout_archive_registry_round_trip() {
     let c = client();
     let mut images = fixture_images();
     let prometheus = image(&images, "prometheus").manifest.clone();
-    let prometheus_oci = to_oci(image(&images, "prometheus"));
+    let prometheus_oci = image(&images, "prometheus").to_oci().expect("OCI variant");
     images.push(prometheus_oci.clone());
     let stream = reference(&reg, "ns/stream");
     push_images(&c, &stream, images, 2).await.expect("fixtures pushed");
@@ -228,22 +209,6 @@ async fn same_registry_copies_mount() {
     assert_eq!(out.count(BlobAction::Existed), out.blobs.len(), "second copy finds everything");
 }
 
-/// Builds a two-architecture Docker manifest list over two fixture images.
-fn manifest_list(amd64: &BuiltImage, arm64: &BuiltImage) -> RawManifest {
-    let entry = |img: &BuiltImage, arch: &str| {
-        let mut d = img.manifest.descriptor();
-        d.platform = Some(Platform::new("linux", arch));
-        d
-    };
-    let list = ImageIndex {
-        schema_version: 2,
-        media_type: Some(MediaType::DockerManifestList),
-        manifests: vec![entry(amd64, "amd64"), entry(arm64, "arm64")],
-        annotations: None,
-    };
-    RawManifest::from_manifest(&Manifest::Index(list)).expect("list serialises")
-}
-
 #[tokio::test]
 async fn manifest_list_whole_and_filtered() {
     let reg = TestRegistry::start().expect("registry");
@@ -253,7 +218,7 @@ async fn manifest_list_whole_and_filtered() {
     let multi = reference(&reg, "ns/multi");
     push_image(&c, &multi, amd).await.expect("amd64 pushed");
     push_image(&c, &multi, arm).await.expect("arm64 pushed");
-    let list = manifest_list(amd, arm);
+    let list = index_of(MediaType::DockerManifestList, &[(amd, "amd64"), (arm, "arm64")]).expect("list");
     c.push_manifest(&multi.with_tag("list").expect("tag"), &list).await.expect("list pushed");
     let src = format!("{multi}:list");
 
