@@ -91,7 +91,13 @@ impl Fx {
     /// `relbuild` in the work directory, with a private HOME and cache and no
     /// ambient credentials or log settings.
     pub(crate) fn relbuild(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_relbuild"));
+        Command::from_std(self.relbuild_std())
+    }
+
+    /// [`Fx::relbuild`] as a `std` command, for a process the test spawns
+    /// and signals.
+    pub(crate) fn relbuild_std(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_relbuild"));
         cmd.current_dir(self.dir())
             .env("HOME", self.path("home"))
             .env("XDG_CACHE_HOME", self.path("home/.cache"))

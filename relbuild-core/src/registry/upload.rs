@@ -230,7 +230,34 @@ impl Client {
         Ok(PushOutcome::Uploaded)
     }
 
-    /// Cancels a failed upload session (`DELETE`), so the registry drops
+    /// Checks that `repo`'s registry answers and grants push to its
+    /// repository, before a build does any work for it: opens an upload
+    /// session (`POST …/blobs/uploads/`, with the push scope under token
+    /// auth) and cancels it at once (`DELETE`). Nothing is written. A
+    /// refusal is the registry's own error (401/403, `NotFound`, …).
+    #[tracing::instrument(skip(self), fields(repo = %repo.name()))]
+    pub async fn check_push_access(&self, repo: &Reference) -> Result<(), Error> {
+        let scopes = Scopes::push(repo.repository());
+        let req = Req {
+            method: Method::POST,
+            url: self.repo_url(repo, "blobs/uploads/").await?,
+            headers: HeaderMap::new(),
+            body: Some(Bytes::new()),
+            reference: repo,
+            scopes: scopes.clone(),
+            retry: true,
+        };
+        let r = self.send(&req).await?;
+        if r.resp.status() != StatusCode::ACCEPTED {
+            return Err(status_error(&req.method, &repo.name(), r).await);
+        }
+        let session = location(&req.url, r.resp.headers())?;
+        drop(r);
+        self.cancel_upload(repo, scopes, session).await;
+        Ok(())
+    }
+
+    /// Cancels an upload session (`DELETE`), so the registry drops
     /// its partial data now rather than when its purge runs. Best effort:
     /// a failure here is only logged, the upload's own error is what counts.
     async fn cancel_upload(&self, repo: &Reference, scopes: Scopes, session: url::Url) {

@@ -1354,7 +1354,8 @@ mod tests {
         let tmp = tempfile::tempdir().expect("tempdir");
         let cache = Cache::open(tmp.path()).expect("open");
         cache.put_blob(&Digest::sha256(b"live"), b"live").expect("put");
-        let live: Vec<PathBuf> = fs::read_dir(cache.tmp_dir()).expect("dir").map(|e| e.expect("entry").path()).collect();
+        let live: Vec<PathBuf> =
+            fs::read_dir(cache.tmp_dir()).expect("dir").map(|e| e.expect("entry").path()).collect();
         assert_eq!(live.len(), 1, "the pack being written");
         age(&live[0], STALE_TEMP_AGE * 2);
         let dead = cache.tmp_dir().join(".pack-killed");
