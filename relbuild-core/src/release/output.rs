@@ -459,8 +459,9 @@ pub fn signature_message(repo: &Reference, digest: &Digest, creator: &str, times
     crate::image::gojson::to_vec_indent(&sig, "  ").expect("a struct of strings and integers always serialises")
 }
 
-/// Writes `bytes` to `path` through a temporary file and a durable rename
-/// ([`crate::durable`]).
+/// Writes `bytes` to `path` through a temporary file and a durable rename:
+/// the content is synced before the rename and the directory after it, so
+/// after a crash `path` holds its old content or all of the new.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let out = |source| Error::Output { path: path.to_path_buf(), source };
     let mut tmp = tempfile::Builder::new().prefix(".relbuild-").tempfile_in(parent_of(path)).map_err(out)?;
