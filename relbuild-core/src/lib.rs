@@ -80,7 +80,7 @@ pub mod transfer;
 
 pub use error::{Error, Result};
 pub use image::{Descriptor, Digest, ImageConfig, Manifest, MediaType, RawManifest, Reference};
-pub use progress::{NoReporter, Reporter};
-pub use store::OciDir;
 /// The time type of public signatures ([`release::NewContext::created`]).
 pub use jiff;
+pub use progress::{NoReporter, Reporter};
+pub use store::OciDir;

@@ -10,13 +10,12 @@ use std::time::{Duration, Instant, SystemTime};
 use relbuild_core::Digest;
 use relbuild_core::image::Reference;
 use relbuild_testdata::auth::BasicAuthRegistry;
-use relbuild_testdata::fixture::changed_operator;
-use relbuild_testdata::generate::{build_image, image_stream_yaml};
-use relbuild_testdata::proxy::{Action, Fault, FaultProxy, Matcher};
+use relbuild_testdata::generate::image_stream_yaml;
+use relbuild_testdata::proxy::FaultProxy;
 use relbuild_testdata::registry::{TestRegistry, free_port, skopeo_inspect_raw};
 use relbuild_testdata::token::{Grant, TokenIssuer, TokenPolicy};
 
-use crate::common::{CREATED, Fx, Ran, fails, names, ok};
+use crate::common::{CREATED, Fx, Ran, SlowOperator, fails, names, ok};
 
 /// The sha256 of the manifest `reference` holds, as skopeo reads it.
 fn pushed_digest(reference: &str) -> String {
@@ -277,14 +276,9 @@ fn temporaries(dir: &Path) -> Vec<String> {
 #[test]
 fn an_interrupted_build_leaves_no_temporaries() {
     let fx = Fx::new();
-    let proxy = FaultProxy::start(&fx.host()).expect("proxy");
-    let built = build_image(&changed_operator(&fx.images).expect("a changed operator")).expect("builds");
-    fx.push_built(&built);
-    // This operator's top layer arrives one byte per second: the build
-    // stays in its inspection phase until it is stopped.
-    let top = Matcher::new("GET", &format!("/blobs/{}", built.layers.last().expect("layers").0.digest));
-    proxy.add(Fault::new(top.clone(), Action::SlowBody { chunk: 1, delay: Duration::from_secs(1) }));
-    let slow = format!("slow-operator={}/ocp/stream@{}", proxy.host(), built.manifest.digest());
+    // The build stays in its inspection phase until it is stopped.
+    let SlowOperator { proxy, top, pullspec } = fx.slow_operator();
+    let slow = format!("slow-operator={pullspec}");
     std::fs::create_dir(fx.path("tmp")).expect("tmp");
 
     for (signal, code, hits) in [("INT", 130, 1), ("TERM", 143, 2)] {

@@ -117,6 +117,19 @@ fn location(base: &url::Url, h: &HeaderMap) -> Result<url::Url, Error> {
     base.join(loc).map_err(|source| Error::Url { url: redact_url(loc), source })
 }
 
+/// The `POST` that opens an upload session (or tries a mount) at `url`.
+fn start_upload(repo: &Reference, url: url::Url, scopes: Scopes) -> Req<'_> {
+    Req {
+        method: Method::POST,
+        url,
+        headers: HeaderMap::new(),
+        body: Some(Bytes::new()),
+        reference: repo,
+        scopes,
+        retry: true,
+    }
+}
+
 impl Client {
     /// Uploads blob `desc` to `repo`'s repository from `source`, unless it is
     /// already there.
@@ -203,15 +216,7 @@ impl Client {
             url.query_pairs_mut().append_pair("mount", desc.digest.as_str()).append_pair("from", src.repository());
             self.reporter().on_blob_start(BlobKind::Mount, &desc.digest, Some(desc.size));
         }
-        let req = Req {
-            method: Method::POST,
-            url,
-            headers: HeaderMap::new(),
-            body: Some(Bytes::new()),
-            reference: repo,
-            scopes: scopes.clone(),
-            retry: true,
-        };
+        let req = start_upload(repo, url, scopes.clone());
         let r = self.send(&req).await?;
         match r.resp.status() {
             StatusCode::CREATED if from.is_some() => {
@@ -238,15 +243,7 @@ impl Client {
     #[tracing::instrument(skip(self), fields(repo = %repo.name()))]
     pub async fn check_push_access(&self, repo: &Reference) -> Result<(), Error> {
         let scopes = Scopes::push(repo.repository());
-        let req = Req {
-            method: Method::POST,
-            url: self.repo_url(repo, "blobs/uploads/").await?,
-            headers: HeaderMap::new(),
-            body: Some(Bytes::new()),
-            reference: repo,
-            scopes: scopes.clone(),
-            retry: true,
-        };
+        let req = start_upload(repo, self.repo_url(repo, "blobs/uploads/").await?, scopes.clone());
         let r = self.send(&req).await?;
         if r.resp.status() != StatusCode::ACCEPTED {
             return Err(status_error(&req.method, &repo.name(), r).await);
