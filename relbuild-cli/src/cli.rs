@@ -224,7 +224,9 @@ pub(crate) struct NewArgs {
     #[arg(long, value_name = "TIME")]
     pub(crate) created: Option<String>,
 
-    /// Keep these tags even when no operator references them.
+    /// Keep these tags even when no operator references them. A mapping
+    /// that adds a tag nothing references (and the input lacks) fails
+    /// unless the tag is named here: it is most likely a misspelling.
     #[arg(long, value_delimiter = ',', value_name = "TAGS")]
     pub(crate) include: Vec<String>,
     /// Drop these tags before anything else (wins over `--include`).
