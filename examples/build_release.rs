@@ -1,69 +1,108 @@
-//! Embedding relbuild-core in another tool: build a release payload and read
-//! it back, without the `relbuild` CLI.
-//!
-//! The example starts a throw-away `docker-registry` on 127.0.0.1 (the test
-//! harness of `relbuild-testdata`, so Debian's `docker-registry` must be
-//! installed: `.ci/install-tools`), pushes a small synthetic release stream
-//! into it and then makes the two library calls a tool needs:
-//!
-//! 1. [`release::new_release`] with a [`NewContext`] (the inputs: an
-//!    ImageStream, mappings, the creation time) and [`NewOptions`] (name,
-//!    outputs, cache, …) builds the payload and pushes it; the outcome has
-//!    the digest `relbuild new` prints.
-//! 2. [`read_release`] reads the pushed image's `release-manifests/`, and
-//!    [`ReleaseInfo`] interprets it as `relbuild info` does.
+//! Embedding relbuild-core in another tool: build a release payload from an
+//! ImageStream file, push it, and read it back, without the `relbuild` CLI.
+//! It needs only `relbuild-core`, `tokio` and `anyhow`; copy it as a start.
 //!
 //! ```sh
-//! cargo run -p relbuild-core --example build_release
+//! cargo run -p relbuild-core --example build_release -- \
+//!     [--insecure] [--auth FILE] IMAGE_STREAM_FILE REPO[:TAG] [NAME]
 //! ```
+//!
+//! For example, against the loopback registry and stream of
+//! `examples/demo.sh` (or `relbuild-testdata serve` and `generate`):
+//!
+//! ```sh
+//! cargo run -p relbuild-core --example build_release -- --insecure is.yaml $R/ocp/release 4.99.0
+//! ```
+//!
+//! The two library calls a tool makes:
+//!
+//! 1. [`release::new_release`] with a [`NewContext`] (the required inputs:
+//!    an ImageStream, mappings, the creation time) and [`NewOptions`] (name,
+//!    outputs, cache, …; every field has oc's default) builds the payload
+//!    and pushes it. The outcome lists each output with the digest it holds.
+//! 2. [`read_release`] reads the pushed image's `release-manifests/`, and
+//!    [`ReleaseInfo`] interprets it as `relbuild info` does.
 #![allow(clippy::print_stdout, reason = "an example prints its results")]
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use relbuild_core::NoReporter;
-use relbuild_core::image::Reference;
-use relbuild_core::registry::ClientOptions;
+use relbuild_core::registry::{AuthFile, ClientOptions};
 use relbuild_core::release::info::ReleaseInfo;
 use relbuild_core::release::read::{ReadOptions, read_release};
-use relbuild_core::release::{self, NewContext, NewOptions, OutputOptions, ReferenceMode, Source};
+use relbuild_core::release::{self, NewContext, NewOptions, OutputOptions, ReferenceMode, Source, Written};
 use relbuild_core::transfer::{ImageLocation, ImageSource};
-use relbuild_testdata::fixture::{StreamSpec, stream_images};
-use relbuild_testdata::generate::{build_image, image_stream_yaml, push_images};
-use relbuild_testdata::registry::TestRegistry;
 
-#[tokio::main]
+const USAGE: &str = "usage: build_release [--insecure] [--auth FILE] IMAGE_STREAM_FILE REPO[:TAG] [NAME]";
+
+/// The command line: flags, then the stream file, the destination and an optional name.
+struct Args {
+    insecure: bool,
+    auth: Option<String>,
+    stream_file: String,
+    to_image: String,
+    name: Option<String>,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut insecure = false;
+    let mut auth = None;
+    let mut positional = Vec::new();
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--insecure" => insecure = true,
+            "--auth" => auth = Some(args.next().context("`--auth` needs a file")?),
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => positional.push(a),
+        }
+    }
+    let mut positional = positional.into_iter();
+    let (Some(stream_file), Some(to_image)) = (positional.next(), positional.next()) else {
+        bail!("{USAGE}");
+    };
+    Ok(Args { insecure, auth, stream_file, to_image, name: positional.next() })
+}
+
+// Core never builds a runtime: the embedding program chooses one.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
-    // A loopback registry with a 3-operator stream in `ocp/stream`.
-    let registry = TestRegistry::start().context("starting docker-registry (run .ci/install-tools)")?;
-    let client = ClientOptions::default().with_insecure(true).build()?;
-    let stream: Reference = format!("{}/ocp/stream", registry.host()).parse()?;
-    let images = stream_images(&StreamSpec { operators: 3 }).iter().map(build_image).collect::<Result<Vec<_>>>()?;
-    let digests = push_images(&client, &stream, images, 8).await?;
-    let yaml = image_stream_yaml("4.99", &stream, &digests);
+    let args = parse_args()?;
+    // Credentials and TLS settings arrive through options, never from the environment.
+    let mut client = ClientOptions::default().with_insecure(args.insecure);
+    if let Some(file) = &args.auth {
+        client = client.with_auth(AuthFile::load(file)?);
+    }
+    let client = client.build()?;
 
-    // Build 4.99.0 from that ImageStream and push it.
-    let to_image = format!("{}/ocp/release:4.99.0", registry.host());
+    let bytes = std::fs::read(&args.stream_file).with_context(|| format!("reading `{}`", args.stream_file))?;
     let ctx = NewContext {
-        source: Source::ImageStreamFile {
-            bytes: yaml.into_bytes(),
-            file: "is.yaml".into(),
-            mode: ReferenceMode::Public,
-        },
+        source: Source::ImageStreamFile { bytes, file: args.stream_file.clone(), mode: ReferenceMode::Public },
         mappings: Vec::new(),
-        created: "2025-01-02T03:04:05Z".parse()?,
+        created: relbuild_core::jiff::Timestamp::now(),
     };
     let options = NewOptions {
-        name: Some("4.99.0".into()),
-        output: OutputOptions { to_image: Some(to_image.clone()), ..OutputOptions::default() },
+        name: args.name.clone(),
+        output: OutputOptions { to_image: Some(args.to_image.clone()), ..OutputOptions::default() },
         ..NewOptions::default()
     };
+    // A `Reporter` would receive progress and warnings; warnings are also in the outcome.
     let outcome = release::new_release(&client, &ctx, &options, &NoReporter).await?;
-    let digest = outcome.digest.context("a pushed release has a digest")?;
-    println!("built {} {digest}, pruned: {}", outcome.name, outcome.pruned.join(", "));
+    for w in &outcome.warnings {
+        println!("warning: {w}");
+    }
+    let Some(Written::Image { reference, digest, .. }) = outcome.outputs.first() else {
+        bail!("the release was not pushed");
+    };
+    println!("pushed {} to {reference} as {digest}", outcome.name);
 
     // Read it back as `relbuild info` would.
-    let location: ImageLocation = to_image.parse()?;
+    let pushed = reference.to_string();
+    let location: ImageLocation = pushed.parse()?;
     let source = ImageSource::open(&location, &client).await?;
-    let loaded = read_release(&source, &to_image, &ReadOptions::default()).await?;
+    let loaded = read_release(&source, &pushed, &ReadOptions::default()).await?;
     let info = ReleaseInfo::read(loaded.data)?;
     println!(
         "{} has {} images and {} manifests",

@@ -224,7 +224,9 @@ pub(crate) struct NewArgs {
     #[arg(long, value_name = "TIME")]
     pub(crate) created: Option<String>,
 
-    /// Keep these tags even when no operator references them.
+    /// Keep these tags even when no operator references them. A mapping
+    /// that adds a tag nothing references (and the input lacks) fails
+    /// unless the tag is named here: it is most likely a misspelling.
     #[arg(long, value_delimiter = ',', value_name = "TAGS")]
     pub(crate) include: Vec<String>,
     /// Drop these tags before anything else (wins over `--include`).
@@ -260,9 +262,15 @@ pub(crate) struct NewArgs {
     #[arg(long, value_name = "OS/ARCH")]
     pub(crate) filter_by_os: Option<String>,
 
-    /// Push the release to this repository (tag defaults to the name).
+    /// Push the release to this repository (tag defaults to the name). The
+    /// destination must grant push; that is checked before building.
     #[arg(long, value_name = "REPO[:TAG]")]
     pub(crate) to_image: Option<String>,
+    /// Push also when `--to-image` has no tag and the defaulted tag (the
+    /// release name) holds another release. An explicit tag is always
+    /// overwritten, as oc does.
+    #[arg(long)]
+    pub(crate) force: bool,
     /// Write the `release-manifests/` files to this directory.
     #[arg(long, value_name = "DIR")]
     pub(crate) to_dir: Option<PathBuf>,
@@ -278,7 +286,9 @@ pub(crate) struct NewArgs {
     /// Compute everything, push nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
-    /// `json`: print the assembled image stream and exit.
+    /// `json`: with no `--to-*` output, print the assembled image stream and
+    /// exit (as oc); with outputs, build, write them and print the result
+    /// (name, digest, and each output with the digest of what it holds).
     #[arg(short = 'o', long, value_name = "FORMAT")]
     pub(crate) output: Option<String>,
 

@@ -8,6 +8,7 @@ mod commands;
 mod printer;
 mod registry_args;
 mod reporter;
+mod signal;
 
 use std::process::ExitCode;
 
@@ -29,10 +30,19 @@ fn main() -> ExitCode {
     };
     // Core returns only once the blocking work it started has stopped, so
     // the runtime shuts down cleanly here, also after a failed build.
-    let result = runtime.block_on(commands::run(cli));
+    // SIGINT or SIGTERM drops the command's future, so its temporary files
+    // (cache pack, payload layer, half-written outputs) are removed, and
+    // dropping the runtime waits for the blocking work that holds others.
+    let result = runtime.block_on(async {
+        tokio::select! {
+            r = commands::run(cli) => r,
+            signal = signal::interrupted() => Err(signal.into()),
+        }
+    });
     drop(runtime);
     match result {
         Ok(code) => code,
+        Err(e) if e.is::<signal::Interrupted>() => signal::exit(&e),
         Err(e) if printer::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => printer::fail(&e),
     }

@@ -58,3 +58,9 @@ pub(crate) fn warn(message: &str) {
 pub(crate) fn error(message: &str) {
     eprintln!("error: {message}");
 }
+
+/// `hint: …` on stderr: what to do about the error or note just printed.
+#[allow(clippy::print_stderr)]
+pub(crate) fn hint(message: &str) {
+    eprintln!("hint: {message}");
+}

@@ -21,6 +21,49 @@
 //! Format code is synchronous and never touches the network; registry code
 //! is async (tokio + reqwest). Core never prints and never reads the
 //! environment: everything arrives through options.
+//!
+//! # Quick start
+//!
+//! Build a release from an ImageStream file and push it, as
+//! `relbuild new -f is.yaml --name 4.99.0 --to-image quay.io/me/release`
+//! does. [`release::NewContext`] holds the required inputs,
+//! [`release::NewOptions`] the settings (each with oc's default), and the
+//! outcome lists every output with the digest of what it holds:
+//!
+//! ```no_run
+//! # async fn build() -> Result<(), Box<dyn std::error::Error>> {
+//! use relbuild_core::registry::ClientOptions;
+//! use relbuild_core::release::{NewContext, NewOptions, OutputOptions, ReferenceMode, Source, new_release};
+//!
+//! let client = ClientOptions::default().build()?;
+//! let ctx = NewContext {
+//!     source: Source::ImageStreamFile {
+//!         bytes: std::fs::read("is.yaml")?,
+//!         file: "is.yaml".into(),
+//!         mode: ReferenceMode::Public,
+//!     },
+//!     mappings: Vec::new(),
+//!     created: relbuild_core::jiff::Timestamp::now(),
+//! };
+//! let options = NewOptions {
+//!     name: Some("4.99.0".into()),
+//!     output: OutputOptions { to_image: Some("quay.io/me/release".into()), ..OutputOptions::default() },
+//!     ..NewOptions::default()
+//! };
+//! let outcome = new_release(&client, &ctx, &options, &relbuild_core::NoReporter).await?;
+//! for output in &outcome.outputs {
+//!     println!("{} holds {:?}", output.location(), output.digest());
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! The whole program, with credentials, `--insecure` registries and reading
+//! the release back as `relbuild info` does, is the example
+//! `examples/build_release.rs` in the repository
+//! (`cargo run -p relbuild-core --example build_release -- --help`). It
+//! depends on nothing but this crate, `tokio` and `anyhow`, so it can be
+//! copied as the start of another tool.
 #![deny(missing_docs)]
 
 pub(crate) mod bridge;
@@ -37,5 +80,7 @@ pub mod transfer;
 
 pub use error::{Error, Result};
 pub use image::{Descriptor, Digest, ImageConfig, Manifest, MediaType, RawManifest, Reference};
+/// The time type of public signatures ([`release::NewContext::created`]).
+pub use jiff;
 pub use progress::{NoReporter, Reporter};
 pub use store::OciDir;

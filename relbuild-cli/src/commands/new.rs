@@ -7,8 +7,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use relbuild_core::release::{
-    LintMode, Mapping, NewContext, NewOptions, OutputOptions, ReferenceMode, RewriteMode, Source, assemble_stream,
-    new_release, parse_mapping_file,
+    Error as ReleaseError, LintMode, Mapping, NewContext, NewOptions, NewOutcome, OutputOptions, ReferenceMode,
+    RewriteMode, Source, Written, assemble_stream, new_release, parse_mapping_file,
 };
 use relbuild_core::store::Cache;
 
@@ -121,6 +121,7 @@ fn options(args: &NewArgs) -> Result<NewOptions> {
             to_oci_layout: args.to_oci_layout.clone(),
             to_signature: args.to_signature.clone(),
             dry_run: args.dry_run,
+            force: args.force,
         },
         cache,
         lint: match args.lint {
@@ -132,6 +133,11 @@ fn options(args: &NewArgs) -> Result<NewOptions> {
     })
 }
 
+/// Whether any `--to-*` output was given.
+fn has_output(args: &NewArgs) -> bool {
+    args.to_image.is_some() || args.to_dir.is_some() || args.to_file.is_some() || args.to_oci_layout.is_some()
+}
+
 #[allow(clippy::print_stdout)]
 pub(crate) async fn run(args: &NewArgs, global: &GlobalArgs) -> Result<ExitCode> {
     if args.to_signature.is_some() && args.to_image.is_none() {
@@ -141,21 +147,33 @@ pub(crate) async fn run(args: &NewArgs, global: &GlobalArgs) -> Result<ExitCode>
     let opts = options(args)?;
     let reporter = Arc::new(BarReporter::new(global.quiet));
     let client = args.registry.client(reporter.clone())?;
-    match args.output.as_deref() {
-        None => {}
-        Some("json") => {
+    let json = match args.output.as_deref() {
+        None => false,
+        // oc's `-o json`: the assembled stream, nothing built.
+        Some("json") if !has_output(args) => {
             let stream = assemble_stream(&client, &ctx, &opts).await?;
             let mut out = std::io::stdout().lock();
             out.write_all(&stream.to_json()?)?;
             writeln!(out)?;
             return Ok(ExitCode::SUCCESS);
         }
+        Some("json") => true,
         Some(other) => bail!("`-o {other}`: the only output format of `new` is `json`"),
-    }
+    };
     let result = new_release(&client, &ctx, &opts, reporter.as_ref()).await;
     reporter.finish();
     // Warnings (collisions included) were printed by the reporter as they came.
-    let outcome = result?;
+    let outcome = match result {
+        Ok(o) => o,
+        Err(e) => match hint(&e) {
+            Some(hint) => {
+                printer::error(&format!("{:#}", anyhow::Error::from(e)));
+                printer::hint(&hint);
+                return Ok(ExitCode::FAILURE);
+            }
+            None => return Err(e.into()),
+        },
+    };
     if !outcome.pruned.is_empty() {
         printer::info(
             global.quiet,
@@ -167,13 +185,99 @@ pub(crate) async fn run(args: &NewArgs, global: &GlobalArgs) -> Result<ExitCode>
             ),
         );
     }
-    if let Some(line) = outcome.summary_line() {
-        println!("{line}");
+    if let (Some(old), Some(Written::Image { reference, digest, .. })) = (&outcome.overwritten, outcome.outputs.first())
+    {
+        printer::warn(&format!("`{reference}` held another release, {old}; it now holds {digest}"));
     }
+    let mut out = std::io::stdout().lock();
+    if json {
+        out.write_all(serde_json::to_string_pretty(&outcome_json(&outcome))?.as_bytes())?;
+        writeln!(out)?;
+    } else {
+        for line in summary_lines(&outcome) {
+            writeln!(out, "{line}")?;
+        }
+    }
+    drop(out);
     if let Some(pushed) = &outcome.pushed
         && !args.dry_run
     {
         printer::info(global.quiet, &format!("Pushed to {pushed}"));
     }
+    if !has_output(args) && !global.quiet {
+        printer::info(false, "dry run: no output was given, so nothing was written or pushed");
+        printer::hint(
+            "write the release with `--to-image REPO[:TAG]`, `--to-oci-layout DIR`, `--to-dir DIR` or `--to-file FILE`",
+        );
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// oc's `<digest> <name> <created>` for one image output (or none: the
+/// digest as it would be pushed). With several, one line per output with
+/// its location as a fourth field, the registry's first, so a script that
+/// reads the first field of the first line still gets the pushed digest.
+fn summary_lines(outcome: &NewOutcome) -> Vec<String> {
+    let images: Vec<&Written> = outcome.outputs.iter().filter(|w| w.holds_image()).collect();
+    if images.len() < 2 {
+        return outcome.summary_line().into_iter().collect();
+    }
+    images
+        .iter()
+        .filter_map(|w| w.digest().map(|d| format!("{d} {} {} {}", outcome.name, outcome.created, w.location())))
+        .collect()
+}
+
+/// `-o json` with outputs: the release and what each output holds.
+fn outcome_json(outcome: &NewOutcome) -> serde_json::Value {
+    let outputs: Vec<serde_json::Value> = outcome
+        .outputs
+        .iter()
+        .map(|w| {
+            let mut o = serde_json::json!({ "location": w.location() });
+            let kind = match w {
+                Written::Image { pushed, .. } => {
+                    o["pushed"] = (*pushed).into();
+                    if let Some(old) = &outcome.overwritten {
+                        o["overwritten"] = old.to_string().into();
+                    }
+                    "image"
+                }
+                Written::OciLayout { .. } => "oci-layout",
+                Written::File { .. } => "file",
+                Written::Dir { files, .. } => {
+                    o["files"] = (*files).into();
+                    "dir"
+                }
+                _ => "other",
+            };
+            o["kind"] = kind.into();
+            if let Some(d) = w.digest() {
+                o["digest"] = d.to_string().into();
+            }
+            o
+        })
+        .collect();
+    serde_json::json!({
+        "name": outcome.name,
+        "created": outcome.created,
+        "digest": outcome.digest.as_ref().map(ToString::to_string),
+        "outputs": outputs,
+        "pruned": outcome.pruned,
+    })
+}
+
+/// The `hint:` for a refusal the user can lift with a flag.
+fn hint(e: &relbuild_core::Error) -> Option<String> {
+    let relbuild_core::Error::Release(e) = e else { return None };
+    match e.as_ref() {
+        ReleaseError::WouldOverwrite { reference, .. } => Some(format!(
+            "to replace it, pass the tag explicitly (`--to-image {reference}`) or add `--force`; to keep it, choose another `--name` or tag"
+        )),
+        ReleaseError::UnknownMappedTags { tags } => {
+            let names: Vec<&str> = tags.iter().map(|t| t.tag.as_str()).collect();
+            Some(format!("to add a new tag that nothing references, keep it with `--include {}`", names.join(",")))
+        }
+        _ => None,
+    }
 }

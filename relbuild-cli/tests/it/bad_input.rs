@@ -5,14 +5,14 @@
 use relbuild_core::registry::ClientOptions;
 use relbuild_testdata::auth::BasicAuthRegistry;
 use relbuild_testdata::fixture::{
-    changed_operator, duplicate_source_operator, operator_without_manifests, release_like, unknown_snapshot_operator,
+    duplicate_source_operator, operator_without_manifests, release_like, unknown_snapshot_operator,
 };
 use relbuild_testdata::generate::build_image;
 use relbuild_testdata::hostile::{ESCAPING_ENTRY, hostile_operator};
-use relbuild_testdata::proxy::{Action, Fault, FaultProxy, Matcher};
+use relbuild_testdata::proxy::{Action, Fault, Matcher};
 use relbuild_testdata::registry::{TestRegistry, free_port};
 
-use crate::common::{Fx, fails, names, ok};
+use crate::common::{Fx, SlowOperator, fails, names, ok};
 
 /// `new` with every local output and a push to `ocp/never`, plus `args`;
 /// asserts it fails, that nothing was written or pushed, and returns the
@@ -177,13 +177,8 @@ fn bad_operator_images() {
 #[test]
 fn a_failure_stops_the_other_reads() {
     let fx = Fx::new();
-    let proxy = FaultProxy::start(&fx.host()).expect("proxy");
-    let built = build_image(&changed_operator(&fx.images).expect("a changed operator")).expect("builds");
-    fx.push_built(&built);
     // This operator's top layer arrives one byte per second, through the proxy.
-    let top = Matcher::new("GET", &format!("/blobs/{}", built.layers.last().expect("layers").0.digest));
-    proxy.add(Fault::new(top.clone(), Action::SlowBody { chunk: 1, delay: std::time::Duration::from_secs(1) }));
-    let via_proxy = format!("{}/ocp/stream@{}", proxy.host(), built.manifest.digest());
+    let SlowOperator { proxy, top, pullspec: via_proxy } = fx.slow_operator();
     // The image that fails is held back a little, so the slow read has
     // begun when it fails (asserted below).
     let empty_image = build_image(&operator_without_manifests()).expect("builds");

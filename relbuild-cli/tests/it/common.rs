@@ -9,8 +9,9 @@ use assert_cmd::Command;
 use relbuild_core::Digest;
 use relbuild_core::image::Reference;
 use relbuild_core::registry::{Client, ClientOptions, RetryPolicy};
-use relbuild_testdata::fixture::{FixtureImage, StreamSpec, stream_images};
+use relbuild_testdata::fixture::{FixtureImage, StreamSpec, changed_operator, stream_images};
 use relbuild_testdata::generate::{BuiltImage, build_image, image_stream_yaml, push_image, push_images};
+use relbuild_testdata::proxy::{Action, Fault, FaultProxy, Matcher};
 use relbuild_testdata::registry::TestRegistry;
 
 /// The creation time every test build uses, so digests are reproducible.
@@ -91,7 +92,13 @@ impl Fx {
     /// `relbuild` in the work directory, with a private HOME and cache and no
     /// ambient credentials or log settings.
     pub(crate) fn relbuild(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_relbuild"));
+        Command::from_std(self.relbuild_std())
+    }
+
+    /// [`Fx::relbuild`] as a `std` command, for a process the test spawns
+    /// and signals.
+    pub(crate) fn relbuild_std(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_relbuild"));
         cmd.current_dir(self.dir())
             .env("HOME", self.path("home"))
             .env("XDG_CACHE_HOME", self.path("home/.cache"))
@@ -119,6 +126,31 @@ impl Fx {
     pub(crate) fn has_repo(&self, repo: &str) -> bool {
         let (status, body) = self.get(&format!("/v2/{repo}/tags/list"));
         status == 200 && body.contains("\"tags\":[")
+    }
+}
+
+/// An operator image (the fixture's changed operator) reached through a
+/// fault proxy that sends its top layer one byte per second: a build that
+/// maps it stays in its inspection phase for minutes.
+pub(crate) struct SlowOperator {
+    /// The proxy in front of the fixture registry.
+    pub(crate) proxy: FaultProxy,
+    /// The slow layer's `GET`.
+    pub(crate) top: Matcher,
+    /// `PROXY/ocp/stream@DIGEST` of the image.
+    pub(crate) pullspec: String,
+}
+
+impl Fx {
+    /// Pushes the changed operator and puts a slow proxy in front of it.
+    pub(crate) fn slow_operator(&self) -> SlowOperator {
+        let proxy = FaultProxy::start(&self.host()).expect("proxy");
+        let built = build_image(&changed_operator(&self.images).expect("a changed operator")).expect("builds");
+        self.push_built(&built);
+        let top = Matcher::new("GET", &format!("/blobs/{}", built.layers.last().expect("layers").0.digest));
+        proxy.add(Fault::new(top.clone(), Action::SlowBody { chunk: 1, delay: std::time::Duration::from_secs(1) }));
+        let pullspec = format!("{}/ocp/stream@{}", proxy.host(), built.manifest.digest());
+        SlowOperator { proxy, top, pullspec }
     }
 }
 

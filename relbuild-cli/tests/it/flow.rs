@@ -187,8 +187,13 @@ fn local_outputs_extract_lint_and_cache() {
             "cache",
         ],
     ));
-    let (digest, ..) = summary(&built);
+    // Two image outputs: one line each, the pushed one first.
+    let lines: Vec<&str> = built.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", built.stdout);
+    assert!(lines[1].ends_with(" oci:layout:4.99.0"), "{}", built.stdout);
+    let digest = lines[0].split(' ').next().expect("a digest").to_owned();
     let release = format!("{to}:4.99.0");
+    assert_eq!(lines[0], format!("{digest} 4.99.0 {CREATED} {release}"));
     let outputs = ["cache", "home", "is.yaml", "layout", "payload", "payload.tar.gz", "release.sig"];
     assert_eq!(names(fx.dir()), outputs, "exactly the outputs, no temporary leftovers");
 

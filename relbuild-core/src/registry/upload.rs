@@ -117,6 +117,19 @@ fn location(base: &url::Url, h: &HeaderMap) -> Result<url::Url, Error> {
     base.join(loc).map_err(|source| Error::Url { url: redact_url(loc), source })
 }
 
+/// The `POST` that opens an upload session (or tries a mount) at `url`.
+fn start_upload(repo: &Reference, url: url::Url, scopes: Scopes) -> Req<'_> {
+    Req {
+        method: Method::POST,
+        url,
+        headers: HeaderMap::new(),
+        body: Some(Bytes::new()),
+        reference: repo,
+        scopes,
+        retry: true,
+    }
+}
+
 impl Client {
     /// Uploads blob `desc` to `repo`'s repository from `source`, unless it is
     /// already there.
@@ -203,15 +216,7 @@ impl Client {
             url.query_pairs_mut().append_pair("mount", desc.digest.as_str()).append_pair("from", src.repository());
             self.reporter().on_blob_start(BlobKind::Mount, &desc.digest, Some(desc.size));
         }
-        let req = Req {
-            method: Method::POST,
-            url,
-            headers: HeaderMap::new(),
-            body: Some(Bytes::new()),
-            reference: repo,
-            scopes: scopes.clone(),
-            retry: true,
-        };
+        let req = start_upload(repo, url, scopes.clone());
         let r = self.send(&req).await?;
         match r.resp.status() {
             StatusCode::CREATED if from.is_some() => {
@@ -230,7 +235,26 @@ impl Client {
         Ok(PushOutcome::Uploaded)
     }
 
-    /// Cancels a failed upload session (`DELETE`), so the registry drops
+    /// Checks that `repo`'s registry answers and grants push to its
+    /// repository, before a build does any work for it: opens an upload
+    /// session (`POST …/blobs/uploads/`, with the push scope under token
+    /// auth) and cancels it at once (`DELETE`). Nothing is written. A
+    /// refusal is the registry's own error (401/403, `NotFound`, …).
+    #[tracing::instrument(skip(self), fields(repo = %repo.name()))]
+    pub async fn check_push_access(&self, repo: &Reference) -> Result<(), Error> {
+        let scopes = Scopes::push(repo.repository());
+        let req = start_upload(repo, self.repo_url(repo, "blobs/uploads/").await?, scopes.clone());
+        let r = self.send(&req).await?;
+        if r.resp.status() != StatusCode::ACCEPTED {
+            return Err(status_error(&req.method, &repo.name(), r).await);
+        }
+        let session = location(&req.url, r.resp.headers())?;
+        drop(r);
+        self.cancel_upload(repo, scopes, session).await;
+        Ok(())
+    }
+
+    /// Cancels an upload session (`DELETE`), so the registry drops
     /// its partial data now rather than when its purge runs. Best effort:
     /// a failure here is only logged, the upload's own error is what counts.
     async fn cancel_upload(&self, repo: &Reference, scopes: Scopes, session: url::Url) {

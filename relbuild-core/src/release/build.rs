@@ -34,12 +34,12 @@ use super::lint::{self, LintMode};
 use super::metadata::{self, CincinnatiMetadata, parse_metadata_flag};
 use super::names::{ANNOTATION_FROM_RELEASE, IMAGE_REFERENCES, RELEASE_METADATA};
 use super::naming::Collision;
-use super::output::{self, Payload, ReleaseImage};
+use super::output::{self, Payload, ReleaseImage, Written};
 use super::payload::{Operator, PayloadOptions, PayloadSummary, WrittenFiles, write_payload_observed};
 use super::reproduce::{self, Attempt};
 use super::rewrite::{OperatorTransform, RewriteMode};
 use super::source::{self, DirSource, InputRelease, Mapped, Mapping, Source};
-use super::{Error, ImageStream};
+use super::{Error, ImageStream, UnknownTag};
 use crate::digest::HashingWriter;
 use crate::image::{
     Compression, Descriptor, Digest, ImageIndex, ImageManifest, Manifest, MediaType, Platform, RawManifest, Reference,
@@ -160,6 +160,10 @@ pub struct OutputOptions {
     pub to_signature: Option<PathBuf>,
     /// `--dry-run`: push nothing.
     pub dry_run: bool,
+    /// `--force`: push also when `to_image` has no tag and the defaulted
+    /// tag (the release name) holds another release. An explicit tag is
+    /// always overwritten, as oc does.
+    pub force: bool,
 }
 
 /// What [`new_release`] built.
@@ -197,12 +201,21 @@ pub struct NewOutcome {
     pub pushed: Option<Reference>,
     /// The rewriting rules the payload was written with.
     pub rewrite_mode: RewriteMode,
+    /// Every destination written, and the digest of what each holds: the
+    /// image first, then the OCI layout, the layer file and the directory.
+    pub outputs: Vec<Written>,
+    /// The digest the `to_image` tag held before, when it held another
+    /// release (now overwritten; under `--dry-run`, would have been).
+    pub overwritten: Option<Digest>,
 }
 
 impl NewOutcome {
-    /// oc's stdout line: `<digest> <name> <created>`.
+    /// oc's stdout line: `<digest> <name> <created>`, with the digest of
+    /// the first output that holds an image (the pushed one when there is
+    /// one), else the release digest as it would be pushed.
     pub fn summary_line(&self) -> Option<String> {
-        self.digest.as_ref().map(|d| format!("{d} {} {}", self.name, self.created))
+        let first = self.outputs.iter().find(|w| w.holds_image()).and_then(Written::digest);
+        first.or(self.digest.as_ref()).map(|d| format!("{d} {} {}", self.name, self.created))
     }
 
     /// The top manifest (the list's for a multi-arch release).
@@ -214,6 +227,8 @@ impl NewOutcome {
 /// The assembled release before inspection.
 struct Plan {
     stream: ImageStream,
+    /// The source's tag names, before the mappings.
+    input_tags: Vec<String>,
     metadata: CincinnatiMetadata,
     created: jiff::Timestamp,
     mapped: Mapped,
@@ -296,11 +311,12 @@ async fn plan(fetcher: &Fetcher, ctx: &NewContext, options: &NewOptions) -> Resu
     {
         stream.metadata.annotations.insert(ANNOTATION_FROM_RELEASE.to_owned(), i.pullspec.clone());
     }
+    let input_tags = stream.spec.tags.iter().map(|t| t.name.clone()).collect();
     let mut mapped = source::apply_mappings(&mut stream, &ctx.mappings, exclude);
     // oc reads every layer of an overridden image, whether this build or an
     // earlier one overrode it (the annotation says so).
     mapped.all.extend(source::overridden_tags(&stream));
-    Ok(Plan { stream, metadata, created, mapped, input, canonical, dir })
+    Ok(Plan { stream, input_tags, metadata, created, mapped, input, canonical, dir })
 }
 
 /// The release image stream after the source, the mappings and sorting,
@@ -866,6 +882,15 @@ async fn build_release(
         return Err(Error::SignatureNeedsImage.into());
     }
     let client = fetcher.client();
+    // A wrong or read-only destination fails now, not after the whole build.
+    if let Some(dest) = &to_image
+        && !out.dry_run
+    {
+        client
+            .check_push_access(dest)
+            .await
+            .map_err(|e| Error::Destination { reference: dest.name(), source: Box::new(e.into()) })?;
+    }
     let mut plan = plan(fetcher, ctx, options).await?;
     let name = plan.stream.metadata.name.clone();
     let created = format_time(plan.created);
@@ -958,6 +983,7 @@ async fn build_release(
     let mut always = options.include.clone();
     always.push(base_tag.clone());
     let pruned = prune_unreferenced(&mut plan.stream, &operators, &always, &base_refs)?;
+    check_added_tags_kept(&plan, &ctx.mappings, &pruned)?;
     plan.stream.sort_tags();
 
     // The payload layer: once, or for a canonical rebuild once per set of
@@ -1025,35 +1051,67 @@ async fn build_release(
         }
     }
 
-    // Outputs: local files, then the push (manifest last), then the signature.
-    if let Some(dir) = &out.to_dir {
-        let (dir, gz) = (dir.clone(), payload.file.to_path_buf());
-        inspect::join(tokio::task::spawn_blocking(move || output::write_dir(&dir, &gz))).await?;
-    }
-    if let Some(path) = &out.to_file {
-        output::write_file(client, path, &payload, plan.created).await?;
-    }
-    if let Some(dir) = &out.to_oci_layout {
-        output::write_oci_layout(client, dir, &name, &images, list.as_ref(), &payload).await?;
-    }
-    let mut pushed = None;
-    if let Some(dest) = &to_image {
-        let dest = match dest.tag() {
-            Some(_) => dest.clone(),
-            None => dest.with_tag(&name).map_err(|source| Error::InvalidPullspec {
+    // The destination tag, checked before anything is written: a defaulted
+    // tag over another release is refused, an explicit one overwritten.
+    let dest = match &to_image {
+        Some(dest) if dest.tag().is_some() => Some((dest.clone(), true)),
+        Some(dest) => Some((
+            dest.with_tag(&name).map_err(|source| Error::InvalidPullspec {
                 tag: "--to-image".to_owned(),
                 pullspec: format!("{dest}:{name}"),
                 source,
             })?,
-        };
+            false,
+        )),
+        None => None,
+    };
+    let mut overwritten = None;
+    if let (Some((dest, explicit)), Some(built), false) = (&dest, &digest, out.dry_run) {
+        let push_err =
+            |e: crate::registry::Error| Error::Push { reference: dest.to_string(), source: Box::new(e.into()) };
+        if let Some(existing) = client.head_manifest(dest).await.map_err(push_err)?.map(|d| d.digest)
+            && &existing != built
+        {
+            if !explicit && !out.force {
+                let tag = name.clone();
+                return Err(
+                    Error::WouldOverwrite { reference: dest.to_string(), tag, existing, built: built.clone() }.into()
+                );
+            }
+            overwritten = Some(existing);
+        }
+    }
+
+    // Outputs: local files, then the push (manifest last), then the signature.
+    // Listed image first, then the layout, the file and the directory.
+    let mut local = Vec::new();
+    if let Some(dir) = &out.to_dir {
+        let (path, gz) = (dir.clone(), payload.file.to_path_buf());
+        let files = inspect::join(tokio::task::spawn_blocking(move || output::write_dir(&path, &gz))).await?;
+        local.push(Written::Dir { path: dir.clone(), files });
+    }
+    if let Some(path) = &out.to_file {
+        output::write_file(client, path, &payload, plan.created).await?;
+        local.push(Written::File { path: path.clone(), digest: payload.blob().0 });
+    }
+    if let Some(dir) = &out.to_oci_layout {
+        let top = output::write_oci_layout(client, dir, &name, &images, list.as_ref(), &payload).await?;
+        local.push(Written::OciLayout { path: dir.clone(), tag: name.clone(), digest: top.digest });
+    }
+    let mut outputs: Vec<Written> = local.into_iter().rev().collect();
+    let mut pushed = None;
+    if let Some((dest, _)) = dest {
         if !out.dry_run {
             output::push_release(client, &dest, &images, list.as_ref(), &payload, options.max_concurrent)
                 .await
                 .map_err(|e| Error::Push { reference: dest.to_string(), source: Box::new(e) })?;
             pushed = Some(dest.clone());
         }
-        if let (Some(path), Some(d)) = (&out.to_signature, &digest) {
-            output::write_atomic(path, &output::signature_message(&dest, d, &options.creator, plan.created))?;
+        if let Some(d) = &digest {
+            if let Some(path) = &out.to_signature {
+                output::write_atomic(path, &output::signature_message(&dest, d, &options.creator, plan.created))?;
+            }
+            outputs.insert(0, Written::Image { reference: dest, digest: d.clone(), pushed: !out.dry_run });
         }
     }
     Ok(NewOutcome {
@@ -1072,6 +1130,8 @@ async fn build_release(
         list,
         pushed,
         rewrite_mode: attempt.mode,
+        outputs,
+        overwritten,
     })
 }
 
@@ -1301,6 +1361,36 @@ impl RuleCheck<'_> {
     }
 }
 
+/// The closest names to `tag` among `names`: within an edit distance of a
+/// third of its length (transpositions count once), closest first, at most three.
+fn closest_names(tag: &str, names: &[String]) -> Vec<String> {
+    let limit = (tag.chars().count() / 3).max(1);
+    let mut near: Vec<(usize, &String)> =
+        names.iter().map(|n| (strsim::damerau_levenshtein(tag, n), n)).filter(|(d, _)| *d <= limit).collect();
+    near.sort();
+    near.into_iter().take(3).map(|(_, n)| n.clone()).collect()
+}
+
+/// Fails when a mapping added a tag the input does not have and pruning
+/// dropped it: a misspelt component would otherwise replace nothing,
+/// silently. `--include` keeps a tag meant to be new (it is then not pruned).
+fn check_added_tags_kept(plan: &Plan, mappings: &[Mapping], pruned: &[String]) -> Result<(), Error> {
+    // Tags this build's mappings added (not the ones an earlier build
+    // overrode, which `mapped.all` also holds).
+    let added: BTreeSet<&String> =
+        mappings.iter().map(|m| &m.tag).filter(|t| !plan.mapped.replaced.contains(*t)).collect();
+    let tags: Vec<UnknownTag> = added
+        .into_iter()
+        .filter(|t| pruned.contains(t))
+        .map(|tag| UnknownTag {
+            tag: tag.clone(),
+            pullspec: mappings.iter().rev().find(|m| &m.tag == tag).map(|m| m.pullspec.clone()).unwrap_or_default(),
+            suggestions: closest_names(tag, &plan.input_tags),
+        })
+        .collect();
+    if tags.is_empty() { Ok(()) } else { Err(Error::UnknownMappedTags { tags }) }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1352,6 +1442,24 @@ mod tests {
                 ),
                 (want, got) => panic!("{name} {data:?}: want {want:?}, got {got:?}"),
             }
+        }
+    }
+
+    #[test]
+    fn closest_names_table() {
+        let names: Vec<String> = ["prometheus", "prometheus-operator", "cluster-monitoring-operator", "cli", "console"]
+            .map(String::from)
+            .into();
+        let cases: &[(&str, &[&str])] = &[
+            ("promethues", &["prometheus"]),
+            ("prometheus-opertor", &["prometheus-operator"]),
+            ("cluster-monitoring-operater", &["cluster-monitoring-operator"]),
+            ("clu", &["cli"]),
+            ("brand-new-thing", &[]),
+            ("consol", &["console"]),
+        ];
+        for (tag, want) in cases {
+            assert_eq!(closest_names(tag, &names), *want, "{tag}");
         }
     }
 

@@ -44,7 +44,7 @@ pub use imagestream::{ImageStream, ReferenceMode, ResolvedTag, TagReference};
 pub use lint::LintMode;
 pub use metadata::CincinnatiMetadata;
 pub use naming::{Collision, PayloadNamer};
-pub use output::ReleaseImage;
+pub use output::{ReleaseImage, Written};
 pub use payload::{
     ManifestFile, Operator, PayloadOptions, PayloadSummary, WrittenFiles, write_payload, write_payload_observed,
 };
@@ -441,6 +441,41 @@ pub enum Error {
         #[source]
         source: Box<crate::Error>,
     },
+    /// The `--to-image` destination does not answer or refuses push. It is
+    /// checked before the build reads anything.
+    #[error("cannot push to `{reference}` (checked before building; nothing was fetched or written)")]
+    Destination {
+        /// The destination repository.
+        reference: String,
+        /// What the registry answered.
+        #[source]
+        source: Box<crate::Error>,
+    },
+    /// `--to-image REPO` without a tag: the tag defaulted to the release
+    /// name, and it already holds another release. Refused unless
+    /// [`OutputOptions::force`](build::OutputOptions::force); an explicit
+    /// tag overwrites, as oc does.
+    #[error(
+        "`{reference}` already holds another release ({existing}); this build is {built}, and the tag `{tag}` was not given but defaulted to the release name"
+    )]
+    WouldOverwrite {
+        /// The destination, with the defaulted tag.
+        reference: String,
+        /// The defaulted tag.
+        tag: String,
+        /// The digest the tag holds now.
+        existing: crate::image::Digest,
+        /// The digest built.
+        built: crate::image::Digest,
+    },
+    /// Mappings that add a tag the input does not have and that nothing
+    /// references, so it would be pruned: most likely a misspelt component.
+    /// `--include NAME` keeps a tag that is meant to be new.
+    #[error("{}", unknown_tags_message(.tags))]
+    UnknownMappedTags {
+        /// Each such mapping, with the closest names the input has.
+        tags: Vec<UnknownTag>,
+    },
     /// Extracting an operator's `/manifests` failed (hostile or corrupt layer).
     #[error("operator {operator:?}: could not extract `/manifests` from `{pullspec}`")]
     Extract {
@@ -471,6 +506,7 @@ impl Error {
             | Self::FromRelease { source, .. }
             | Self::BaseImage { source, .. }
             | Self::Push { source, .. }
+            | Self::Destination { source, .. }
             | Self::Extract { source, .. } => source.as_ref(),
             _ => return None,
         };
@@ -497,6 +533,34 @@ pub struct VersionConflict {
     pub existing: String,
     /// The tags that declared the existing value.
     pub tags: Vec<String>,
+}
+
+/// A mapping of [`Error::UnknownMappedTags`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UnknownTag {
+    /// The tag the mapping names.
+    pub tag: String,
+    /// The mapping's image.
+    pub pullspec: String,
+    /// The input's tag names closest to `tag`, closest first (at most three).
+    pub suggestions: Vec<String>,
+}
+
+fn unknown_tags_message(tags: &[UnknownTag]) -> String {
+    let one = |t: &UnknownTag| {
+        let mut s = format!("mapping `{}={}` names no tag of the input", t.tag, t.pullspec);
+        if !t.suggestions.is_empty() {
+            let names: Vec<String> = t.suggestions.iter().map(|n| format!("`{n}`")).collect();
+            s.push_str(&format!(" (did you mean {}?)", names.join(" or ")));
+        }
+        s
+    };
+    let (list, it) = match tags {
+        [t] => (one(t), "it"),
+        _ => (tags.iter().map(one).collect::<Vec<_>>().join("; "), "them"),
+    };
+    format!("{list}, and nothing references {it}, so {it} would be pruned")
 }
 
 fn location_prefix(file: Option<&str>, line: Option<usize>) -> String {

@@ -63,6 +63,73 @@ pub struct ReleaseImage {
     pub payload: Descriptor,
 }
 
+/// One destination [`new_release`](super::new_release) wrote, and the
+/// digest of what it holds there. The registry and the OCI layout hold
+/// different manifests (Docker schema 2 and its OCI-typed conversion), so
+/// their digests differ.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Written {
+    /// `--to-image`: the manifest (or list) at the tag; under `--dry-run`
+    /// what would have been pushed.
+    Image {
+        /// The destination, with its tag.
+        reference: Reference,
+        /// The manifest's digest.
+        digest: Digest,
+        /// False under `--dry-run`.
+        pushed: bool,
+    },
+    /// `--to-oci-layout`: the OCI manifest (or index) tagged in the layout.
+    OciLayout {
+        /// The layout directory.
+        path: PathBuf,
+        /// The tag (`org.opencontainers.image.ref.name`).
+        tag: String,
+        /// The manifest's digest.
+        digest: Digest,
+    },
+    /// `--to-file`: the gzipped payload layer.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// The layer blob's digest.
+        digest: Digest,
+    },
+    /// `--to-dir`: the payload's files.
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// How many files were written.
+        files: usize,
+    },
+}
+
+impl Written {
+    /// The digest of what the destination holds (none for a directory).
+    pub fn digest(&self) -> Option<&Digest> {
+        match self {
+            Self::Image { digest, .. } | Self::OciLayout { digest, .. } | Self::File { digest, .. } => Some(digest),
+            Self::Dir { .. } => None,
+        }
+    }
+
+    /// True for the destinations that hold a release image (registry, OCI layout).
+    pub fn holds_image(&self) -> bool {
+        matches!(self, Self::Image { .. } | Self::OciLayout { .. })
+    }
+
+    /// The destination as the other commands take it: a pullspec,
+    /// `oci:DIR:TAG`, or a path.
+    pub fn location(&self) -> String {
+        match self {
+            Self::Image { reference, .. } => reference.to_string(),
+            Self::OciLayout { path, tag, .. } => format!("oci:{}:{tag}", path.display()),
+            Self::File { path, .. } | Self::Dir { path, .. } => path.display().to_string(),
+        }
+    }
+}
+
 /// Pushes a release to `dest` (which carries the tag): base layers mounted
 /// from their repository (or copied from another registry), the payload
 /// layer and configs uploaded, existing blobs skipped; then the child
@@ -276,7 +343,12 @@ fn to_oci_manifest(manifest: &RawManifest) -> Result<RawManifest, crate::Error> 
 /// `--to-oci-layout`: the whole release image (base blobs copied from the
 /// registry) in an OCI image layout at `dir`, tagged `tag`. The manifests
 /// are converted to OCI media types (the blobs are the same), so their
-/// digests differ from the pushed Docker schema 2 ones.
+/// digests differ from the pushed Docker schema 2 ones. Returns the
+/// descriptor of the tagged manifest (or index).
+///
+/// # Panics
+///
+/// When `images` is empty: there is nothing to tag.
 pub async fn write_oci_layout(
     client: &Client,
     dir: &Path,
@@ -284,7 +356,7 @@ pub async fn write_oci_layout(
     images: &[ReleaseImage],
     list: Option<&RawManifest>,
     payload: &Payload,
-) -> Result<(), Error> {
+) -> Result<Descriptor, Error> {
     let wrap = |e: crate::Error| Error::OciLayout { path: dir.to_path_buf(), source: Box::new(e) };
     let layout = OciDir::create(dir).map_err(|e| wrap(e.into()))?;
     for image in images {
@@ -314,7 +386,7 @@ pub async fn write_oci_layout(
             }
         }
     }
-    match list {
+    let top = match list {
         Some(_) => {
             let mut entries = Vec::new();
             for image in images {
@@ -330,16 +402,15 @@ pub async fn write_oci_layout(
                 annotations: None,
             };
             let index = RawManifest::from_manifest(&Manifest::Index(index)).map_err(|e| wrap(e.into()))?;
-            layout.write_manifest(&index, Some(tag), None).map_err(|e| wrap(e.into()))?;
+            layout.write_manifest(&index, Some(tag), None).map_err(|e| wrap(e.into()))?
         }
         None => {
-            if let Some(image) = images.first() {
-                let m = to_oci_manifest(&image.manifest).map_err(wrap)?;
-                layout.write_manifest(&m, Some(tag), None).map_err(|e| wrap(e.into()))?;
-            }
+            let image = images.first().expect("because `images` is not empty (see # Panics)");
+            let m = to_oci_manifest(&image.manifest).map_err(wrap)?;
+            layout.write_manifest(&m, Some(tag), None).map_err(|e| wrap(e.into()))?
         }
-    }
-    Ok(())
+    };
+    Ok(top)
 }
 
 #[derive(Serialize)]
@@ -388,8 +459,9 @@ pub fn signature_message(repo: &Reference, digest: &Digest, creator: &str, times
     crate::image::gojson::to_vec_indent(&sig, "  ").expect("a struct of strings and integers always serialises")
 }
 
-/// Writes `bytes` to `path` through a temporary file and a durable rename
-/// ([`crate::durable`]).
+/// Writes `bytes` to `path` through a temporary file and a durable rename:
+/// the content is synced before the rename and the directory after it, so
+/// after a crash `path` holds its old content or all of the new.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let out = |source| Error::Output { path: path.to_path_buf(), source };
     let mut tmp = tempfile::Builder::new().prefix(".relbuild-").tempfile_in(parent_of(path)).map_err(out)?;

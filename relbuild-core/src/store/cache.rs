@@ -15,6 +15,11 @@
 //! <dir>/tmp/              the pack being written, and index temp files
 //! ```
 //!
+//! A temp file is locked (`flock`) by the process writing it for as long
+//! as it is open. One that nobody holds belongs to a build that died
+//! (killed, or a crash) and is removed by [`Cache::prune`] and by the next
+//! [`Cache::open`]; the CLI also removes its own on SIGINT and SIGTERM.
+//!
 //! A build appends what it fetched to one pack of its own, and publishes it
 //! on [`Cache::flush`] (also run on drop): the pack is renamed into place
 //! first, then its index, so a reader that sees an index always finds its
@@ -71,9 +76,13 @@ const FILES_DIR: &str = "files";
 /// The first line of a pack index.
 const INDEX_HEADER: &str = "relbuild-pack-index 1";
 
-/// Temp files and index-less packs left behind by a crash are removed by
-/// [`Cache::prune`] once they are this old (a running build's are younger).
+/// Index-less packs left behind by a crash (between the two renames of a
+/// flush) are removed by [`Cache::prune`] once they are this old.
 const STALE_TEMP_AGE: Duration = Duration::from_secs(3600);
+/// A temp file in `tmp/` that no process holds locked is a dead build's,
+/// and is removed once it is this old: the margin covers the moment
+/// between a temp file's creation and its lock.
+const TEMP_GRACE: Duration = Duration::from_secs(60);
 /// A hit refreshes its pack's mtime only when it is older than this, so
 /// warm builds do not write on every read.
 const TOUCH_INTERVAL: Duration = Duration::from_secs(3600);
@@ -439,6 +448,8 @@ impl Cache {
             writer: Mutex::new(None),
         };
         let cache = Self { inner: Arc::new(inner) };
+        // What a killed build left; best effort, prune reports it.
+        let _ignored = cache.remove_abandoned_temps();
         for found in cache.packs_on_disk()? {
             // Gone since the listing (a concurrent prune): just not loaded.
             let Ok(file) = File::open(&found.pack_path) else { continue };
@@ -581,7 +592,7 @@ impl Cache {
         let mut writer = self.inner.writer.lock().unwrap_or_else(PoisonError::into_inner);
         if writer.is_none() {
             let dir = self.tmp_dir();
-            let tmp = tempfile::Builder::new().prefix(".pack-").tempfile_in(&dir).map_err(Error::io(&dir))?;
+            let tmp = locked_temp(&dir, ".pack-")?;
             let file = tmp.reopen().map_err(Error::io(tmp.path()))?;
             let pack = self.add_pack(Pack { file, index_path: RwLock::new(None), touched: AtomicBool::new(true) });
             *writer = Some(PackWriter { tmp, pack, offset: 0, entries: Vec::new() });
@@ -633,24 +644,20 @@ impl Cache {
             |meta: &fs::Metadata| meta.modified().ok().and_then(|t| now.duration_since(t).ok()).unwrap_or_default();
 
         let packs = self.packs_on_disk()?;
-        let tmp = self.tmp_dir();
+        let (count, bytes) = self.remove_abandoned_temps()?;
+        report.temp_files_removed += count;
+        report.bytes_freed += bytes;
         let packs_dir = self.packs_dir();
-        for (dir, orphans_only) in [(&tmp, false), (&packs_dir, true)] {
-            for dirent in fs::read_dir(dir).map_err(Error::io(dir))? {
-                let dirent = dirent.map_err(Error::io(dir))?;
-                let Ok(meta) = dirent.metadata() else { continue };
-                let path = dirent.path();
-                let orphan = path.extension().is_some_and(|e| e == "pack")
-                    && !packs.iter().any(|p| p.pack_path == path)
-                    && !path.with_extension("idx").exists();
-                if (!orphans_only || orphan)
-                    && meta.is_file()
-                    && age(&meta) >= STALE_TEMP_AGE
-                    && fs::remove_file(&path).is_ok()
-                {
-                    report.temp_files_removed += 1;
-                    report.bytes_freed += meta.len();
-                }
+        for dirent in fs::read_dir(&packs_dir).map_err(Error::io(&packs_dir))? {
+            let dirent = dirent.map_err(Error::io(&packs_dir))?;
+            let Ok(meta) = dirent.metadata() else { continue };
+            let path = dirent.path();
+            let orphan = path.extension().is_some_and(|e| e == "pack")
+                && !packs.iter().any(|p| p.pack_path == path)
+                && !path.with_extension("idx").exists();
+            if orphan && meta.is_file() && age(&meta) >= STALE_TEMP_AGE && fs::remove_file(&path).is_ok() {
+                report.temp_files_removed += 1;
+                report.bytes_freed += meta.len();
             }
         }
 
@@ -699,6 +706,24 @@ impl Cache {
             write_lock(&self.inner.index).retain(|_, loc| !gone.contains(&Some(loc.pack)));
         }
         Ok(report)
+    }
+
+    /// Removes the temp files of `tmp/` that no live process holds locked
+    /// (and that are older than [`TEMP_GRACE`]); returns how many and their bytes.
+    fn remove_abandoned_temps(&self) -> Result<(u64, u64)> {
+        let dir = self.tmp_dir();
+        let mut removed = (0, 0);
+        for dirent in fs::read_dir(&dir).map_err(Error::io(&dir))? {
+            let dirent = dirent.map_err(Error::io(&dir))?;
+            let Ok(meta) = dirent.metadata() else { continue };
+            let old = meta.modified().ok().and_then(|t| t.elapsed().ok()).is_some_and(|a| a >= TEMP_GRACE);
+            let path = dirent.path();
+            if meta.is_file() && old && !is_locked(&path) && fs::remove_file(&path).is_ok() {
+                removed.0 += 1;
+                removed.1 += meta.len();
+            }
+        }
+        Ok(removed)
     }
 
     /// Every published pack, with its entries, size and last use.
@@ -763,7 +788,7 @@ impl Inner {
         let index_path = dir.join(format!("{id}.idx"));
         w.tmp.persist(&pack_path).map_err(|e| Error::Io { path: pack_path.clone(), source: e.error })?;
         let tmp_dir = self.root.join("tmp");
-        let mut idx = tempfile::Builder::new().prefix(".idx-").tempfile_in(&tmp_dir).map_err(Error::io(&tmp_dir))?;
+        let mut idx = locked_temp(&tmp_dir, ".idx-")?;
         idx.write_all(text.as_bytes()).map_err(Error::io(idx.path()))?;
         idx.persist(&index_path).map_err(|e| Error::Io { path: index_path.clone(), source: e.error })?;
         if let Some(pack) = read_lock(&self.packs).get(w.pack) {
@@ -814,6 +839,20 @@ fn read_lock<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 
 fn write_lock<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     l.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A temp file in `dir`, locked for as long as it is open (see the module
+/// documentation).
+fn locked_temp(dir: &Path, prefix: &str) -> Result<NamedTempFile> {
+    let tmp = tempfile::Builder::new().prefix(prefix).tempfile_in(dir).map_err(Error::io(dir))?;
+    tmp.as_file().lock().map_err(Error::io(tmp.path()))?;
+    Ok(tmp)
+}
+
+/// True when some process (this one included, through another open file)
+/// holds `path` locked; false when nobody does or it cannot be opened.
+fn is_locked(path: &Path) -> bool {
+    File::open(path).is_ok_and(|f| matches!(f.try_lock(), Err(fs::TryLockError::WouldBlock)))
 }
 
 /// Best-effort removal; a concurrent prune may already have done it.
@@ -1306,6 +1345,38 @@ mod tests {
             }
         }
         assert_eq!(dir_len(&cache.tmp_dir()), 0);
+    }
+
+    /// A temp file nobody holds locked is a dead build's, however young
+    /// (past the grace); a live writer's is kept however old.
+    #[test]
+    fn prune_removes_abandoned_temps_and_keeps_live_ones() {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let cache = Cache::open(tmp.path()).expect("open");
+        cache.put_blob(&Digest::sha256(b"live"), b"live").expect("put");
+        let live: Vec<PathBuf> =
+            fs::read_dir(cache.tmp_dir()).expect("dir").map(|e| e.expect("entry").path()).collect();
+        assert_eq!(live.len(), 1, "the pack being written");
+        age(&live[0], STALE_TEMP_AGE * 2);
+        let dead = cache.tmp_dir().join(".pack-killed");
+        fs::write(&dead, b"half a pack").expect("dead temp");
+        age(&dead, TEMP_GRACE * 2);
+        let just_created = cache.tmp_dir().join(".pack-starting");
+        fs::write(&just_created, b"x").expect("fresh temp");
+
+        let r = cache.prune(&PruneOptions::default()).expect("prune");
+        assert_eq!((r.temp_files_removed, r.bytes_freed), (1, 11));
+        assert!(!dead.exists() && live[0].exists() && just_created.exists());
+
+        // Reopening removes what a killed build left, too.
+        let again = cache.tmp_dir().join(".pack-killed-again");
+        fs::write(&again, b"half").expect("dead temp");
+        age(&again, TEMP_GRACE * 2);
+        drop(Cache::open(tmp.path()).expect("reopen"));
+        assert!(!again.exists() && live[0].exists());
+
+        cache.flush().expect("flush");
+        assert!(!live[0].exists(), "published");
     }
 
     #[test]

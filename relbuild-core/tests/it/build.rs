@@ -137,6 +137,7 @@ async fn image_stream_file_to_every_output() {
             to_oci_layout: Some(tmp.path().join("oci")),
             to_signature: Some(tmp.path().join("release.signature")),
             dry_run: false,
+            force: false,
         },
         ..named("4.99.0")
     };
