@@ -25,7 +25,17 @@ pub struct RegistryConfig {
     pub http_yaml: Option<String>,
     /// Whether the server speaks TLS (decides how readiness is probed and the URL scheme).
     pub tls: bool,
+    /// Serve this existing `rootdirectory` instead of a new, empty one.
+    pub storage: Option<PathBuf>,
+    /// `storage.maintenance.readonly` on: pushes are refused (405).
+    pub readonly: bool,
+    /// Run the registry as this user and group id (with `setpriv`), e.g.
+    /// [`NOBODY`], so that it can only read what others may read.
+    pub user: Option<u32>,
 }
+
+/// The user and group id of `nobody`/`nogroup` on Debian.
+pub const NOBODY: u32 = 65534;
 
 /// A running `docker-registry`.
 #[derive(Debug)]
@@ -109,11 +119,15 @@ impl TestRegistry {
             Some((p, lock)) => (p, Some(lock)),
             None => (free_port()?, None),
         };
-        let storage = dir.path().join("storage");
+        let storage = match &cfg.storage {
+            Some(s) => s.clone(),
+            None => dir.path().join("storage"),
+        };
         std::fs::create_dir_all(&storage)?;
         let mut yaml = format!(
-            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: relbuild-test-secret\n",
-            storage.display()
+            "version: 0.1\nlog:\n  level: warn\n  accesslog:\n    disabled: true\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n  maintenance:\n    uploadpurging:\n      enabled: false\n    readonly:\n      enabled: {}\nhttp:\n  addr: 127.0.0.1:{port}\n  secret: relbuild-test-secret\n",
+            storage.display(),
+            cfg.readonly
         );
         if let Some(h) = &cfg.http_yaml {
             yaml.push_str(h);
@@ -131,7 +145,20 @@ impl TestRegistry {
         let config = dir.path().join("config.yml");
         std::fs::write(&config, yaml)?;
         let log = std::fs::File::create(dir.path().join("registry.log"))?;
-        let child = Command::new(registry_bin())
+        let mut command = match &cfg.user {
+            Some(user) => {
+                // The unprivileged registry reads its config from here.
+                use std::os::unix::fs::PermissionsExt as _;
+                std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+                std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644))?;
+                let mut c = Command::new("setpriv");
+                let id = user.to_string();
+                c.args(["--reuid", &id, "--regid", &id, "--clear-groups", "--"]).arg(registry_bin());
+                c
+            }
+            None => Command::new(registry_bin()),
+        };
+        let child = command
             .arg("serve")
             .arg(&config)
             .stdin(Stdio::null())
@@ -186,6 +213,36 @@ impl TestRegistry {
     /// The temporary directory holding config, storage and log.
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// The registry's configuration file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("config.yml")
+    }
+
+    /// `docker-registry garbage-collect --dry-run` on this registry's
+    /// storage: `(blobs eligible for deletion, manifests eligible)` and the
+    /// whole output.
+    pub fn garbage_collect_dry_run(&self) -> Result<(u64, u64, String)> {
+        let out = Command::new(registry_bin())
+            .args(["garbage-collect", "--dry-run"])
+            .arg(self.config_path())
+            .output()
+            .context("running docker-registry garbage-collect")?;
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            bail!("garbage-collect failed ({}): {text}", out.status);
+        }
+        // `N blobs marked, M blobs and K manifests eligible for deletion`
+        let line = text
+            .lines()
+            .find(|l| l.contains("eligible for deletion") && l.contains("marked"))
+            .with_context(|| format!("no summary line in: {text}"))?;
+        let nums: Vec<u64> = line.split(|c: char| !c.is_ascii_digit()).filter_map(|w| w.parse().ok()).collect();
+        match nums.as_slice() {
+            [_, blobs, manifests, ..] => Ok((*blobs, *manifests, text)),
+            _ => bail!("unexpected summary line `{line}`"),
+        }
     }
 
     /// `(status, body)` of a plain HTTP/1.0 `GET path`: for tests that look
