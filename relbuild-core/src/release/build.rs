@@ -814,7 +814,7 @@ fn lint_payload(
 ///
 /// What was fetched is published to [`NewOptions::cache`] at the end, also
 /// when the build fails, so a retry starts warm.
-#[tracing::instrument(skip_all, fields(source = ?std::mem::discriminant(&ctx.source)))]
+#[tracing::instrument(skip_all, fields(source = %ctx.source.kind_name()))]
 pub async fn new_release(
     client: &Client,
     ctx: &NewContext,
