@@ -37,5 +37,5 @@ pub mod transfer;
 
 pub use error::{Error, Result};
 pub use image::{Descriptor, Digest, ImageConfig, Manifest, MediaType, RawManifest, Reference};
-pub use progress::{NoReporter, Reporter};
+pub use progress::{NoReporter, Reporter, WarningKind};
 pub use store::OciDir;

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use relbuild_core::NoReporter;
 use relbuild_core::release::extract::{ExtractOptions, select};
 use relbuild_core::release::include::{Capabilities, InclusionFilter};
 use relbuild_core::release::output::{TreeFile, write_tree};
@@ -13,6 +12,7 @@ use relbuild_core::release::output::{TreeFile, write_tree};
 use super::release_arg;
 use crate::cli::{ExtractArgs, GlobalArgs};
 use crate::printer;
+use crate::reporter::BarReporter;
 
 fn options(args: &ExtractArgs) -> Result<ExtractOptions> {
     let included = args.included.then(|| InclusionFilter {
@@ -38,7 +38,7 @@ fn options(args: &ExtractArgs) -> Result<ExtractOptions> {
 
 pub(crate) async fn run(args: &ExtractArgs, global: &GlobalArgs) -> Result<ExitCode> {
     let opts = options(args)?;
-    let client = args.registry.client(Arc::new(NoReporter))?;
+    let client = args.registry.client(Arc::new(BarReporter::without_bars()))?;
     let (info, loaded) = release_arg::load(&args.release, &client, &args.filter_by_os).await?;
     let files = &loaded.data.files;
     if let Some(name) = &args.file {

@@ -6,12 +6,12 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use relbuild_core::NoReporter;
 use relbuild_core::release::lint;
 
 use super::release_arg;
 use crate::cli::{GlobalArgs, LintArgs};
 use crate::printer;
+use crate::reporter::BarReporter;
 
 /// The regular files directly in `dir`, sorted by name.
 fn read_dir_files(dir: &Path) -> Result<Vec<(String, Vec<u8>)>> {
@@ -60,7 +60,7 @@ async fn payload_files(args: &LintArgs) -> Result<Vec<(String, Vec<u8>)>> {
     if path.is_dir() && !args.target.contains(':') {
         return read_dir_files(path);
     }
-    let client = args.registry.client(Arc::new(NoReporter))?;
+    let client = args.registry.client(Arc::new(BarReporter::without_bars()))?;
     let (_, loaded) = release_arg::load(&args.target, &client, "linux/amd64").await?;
     Ok(loaded.data.files)
 }

@@ -132,7 +132,6 @@ fn options(args: &NewArgs) -> Result<NewOptions> {
     })
 }
 
-#[allow(clippy::print_stdout)]
 pub(crate) async fn run(args: &NewArgs, global: &GlobalArgs) -> Result<ExitCode> {
     if args.to_signature.is_some() && args.to_image.is_none() {
         bail!("--to-signature requires --to-image");
@@ -168,7 +167,7 @@ pub(crate) async fn run(args: &NewArgs, global: &GlobalArgs) -> Result<ExitCode>
         );
     }
     if let Some(line) = outcome.summary_line() {
-        println!("{line}");
+        writeln!(std::io::stdout(), "{line}")?;
     }
     if let Some(pushed) = &outcome.pushed
         && !args.dry_run

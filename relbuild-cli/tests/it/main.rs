@@ -5,3 +5,5 @@ mod bad_input;
 mod common;
 mod flow;
 mod messages;
+mod noise;
+mod pipes;
