@@ -37,14 +37,15 @@ fn options(args: &ExtractArgs) -> Result<ExtractOptions> {
 }
 
 pub(crate) async fn run(args: &ExtractArgs, global: &GlobalArgs) -> Result<ExitCode> {
+    let release = args.release()?;
     let opts = options(args)?;
     let client = args.registry.client(Arc::new(BarReporter::without_bars()))?;
-    let (info, loaded) = release_arg::load(&args.release, &client, &args.filter_by_os).await?;
+    let (info, loaded) = release_arg::load(release, &client, &args.filter_by_os).await?;
     let files = &loaded.data.files;
     if let Some(name) = &args.file {
         let Some((_, data)) = files.iter().find(|(n, _)| n == name) else {
             let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-            bail!("`{}` has no file `{name}` in release-manifests/; it has: {}", args.release, names.join(", "));
+            bail!("`{release}` has no file `{name}` in release-manifests/; it has: {}", names.join(", "));
         };
         let mut out = std::io::stdout().lock();
         out.write_all(data)?;

@@ -77,7 +77,7 @@ fn context(args: &NewArgs) -> Result<NewContext> {
         let bytes = std::fs::read(f).with_context(|| format!("reading mapping file `{}`", f.display()))?;
         mappings.extend(parse_mapping_file(&bytes, &f.display().to_string())?);
     }
-    for m in &args.mappings {
+    for m in args.mappings.iter().chain(&args.replace) {
         mappings.push(m.parse::<Mapping>()?);
     }
     if matches!(source, Source::None) && mappings.is_empty() {

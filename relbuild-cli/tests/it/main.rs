@@ -7,3 +7,4 @@ mod flow;
 mod messages;
 mod noise;
 mod pipes;
+mod spellings;

@@ -1,5 +1,5 @@
 //! Messages say what is wrong in one wording: an empty stream file, an
-//! image that is not a release, what a build reads from.
+//! image that is not a release, what a build reads from, lint's summary.
 
 use crate::common::{Fx, fails, ok};
 
@@ -36,4 +36,20 @@ fn debug_logs_name_the_source() {
     let rebuilt = ok(fx.relbuild().args(["new", "-vv", "--insecure", "--from-release", &release]));
     assert!(rebuilt.stderr.contains("new_release{source=release}"), "{}", rebuilt.stderr);
     assert!(!rebuilt.stderr.contains("Discriminant"), "{}", rebuilt.stderr);
+}
+
+#[test]
+fn lint_ends_with_a_count() {
+    let fx = Fx::new();
+    ok(&mut fx.new_cmd("4.99.0", &["--to-dir", "payload"]));
+    let files = std::fs::read_dir(fx.path("payload")).expect("a payload").count();
+    let out = ok(fx.relbuild().args(["lint", "payload"])).stdout;
+    let findings = out.lines().filter(|l| l.starts_with("warning[")).count();
+    assert!(findings > 0, "the fixture has lint warnings:\n{out}");
+    let s = if findings == 1 { "" } else { "s" };
+    let last = out.lines().last().unwrap_or_default();
+    assert_eq!(last, format!("0 errors, {findings} warning{s} in {files} files"), "{out}");
+    // `-o json` stays JSON only.
+    let json = ok(fx.relbuild().args(["lint", "-o", "json", "payload"])).stdout;
+    assert!(json.trim_end().ends_with(']'), "{json}");
 }
