@@ -18,7 +18,7 @@ use relbuild_core::progress::{BlobKind, Reporter, WarningKind};
 use crate::printer;
 
 /// How many warnings of one kind are printed before the rest are only counted.
-pub(crate) const SHOWN_PER_KIND: usize = 5;
+pub(crate) const SHOWN_PER_KIND: usize = 3;
 
 /// Draws indicatif bars on stderr and prints warnings and retry notes.
 #[derive(Debug)]
@@ -233,35 +233,26 @@ mod tests {
         let skipped = [SkippedEntry; 8];
         let cases: &[(&[WarningKind], bool, usize, &[&str])] = &[
             (&[], false, 0, &[]),
-            (&skipped[..5], false, 5, &[]),
-            (&skipped, false, 5, &["skipped `manifests/` entries: 3 more of this kind (`-v` shows them all)"]),
+            (&skipped[..3], false, 3, &[]),
+            (&skipped, false, 3, &["skipped `manifests/` entries: 5 more of this kind (`-v` shows them all)"]),
             (&skipped, true, 8, &[]),
-            (
-                &[NameCollision, LintWarning("a"), LintWarning("b"), NameCollision],
-                false,
-                4,
-                &[],
-            ),
+            (&[NameCollision, LintWarning("a"), LintWarning("b"), NameCollision], false, 4, &[]),
             (&[Other; 9], false, 9, &[]),
             (&[LintError("x"); 7], false, 7, &[]),
             (
                 &[
                     LintWarning("no-profile"),
-                    LintWarning("no-profile"),
-                    LintWarning("no-profile"),
-                    LintWarning("no-profile"),
-                    LintWarning("no-profile"),
+                    NameCollision,
                     LintWarning("no-profile"),
                     NameCollision,
+                    LintWarning("no-profile"),
                     NameCollision,
-                    NameCollision,
-                    NameCollision,
-                    NameCollision,
+                    LintWarning("no-profile"),
                     NameCollision,
                     NameCollision,
                 ],
                 false,
-                10,
+                6,
                 &[
                     "file name collisions: 2 more of this kind (`-v` shows them all)",
                     "lint[no-profile]: 1 more of this kind (`-v` shows them all)",

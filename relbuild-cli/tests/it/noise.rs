@@ -7,7 +7,7 @@ use relbuild_testdata::registry::{TestRegistry, free_port};
 use crate::common::{Fx, client, fails, ok};
 
 /// The warnings printed one by one of each grouped kind.
-const SHOWN_PER_KIND: usize = 5;
+const SHOWN_PER_KIND: usize = 3;
 
 fn count(stderr: &str, prefix: &str) -> usize {
     stderr.lines().filter(|l| l.starts_with(prefix)).count()
