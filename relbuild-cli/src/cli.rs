@@ -489,10 +489,15 @@ mod tests {
         let help = Cli::command().render_long_help().to_string();
         let global = help.split_once("Global options:\n").map(|(_, g)| g).unwrap_or_else(|| panic!("{help}"));
         assert!(global.contains("--verbose") && global.contains("--quiet"), "{help}");
+        assert!(help_of("info").contains("Global options:\n"));
+    }
+
+    /// `relbuild <name> --help`, with the global options propagated.
+    fn help_of(name: &str) -> String {
         let mut cmd = Cli::command();
         cmd.build();
-        let info = cmd.find_subcommand_mut("info").map(|c| c.render_long_help().to_string());
-        assert!(info.is_some_and(|h| h.contains("Global options:\n")));
+        let sub = cmd.find_subcommand_mut(name).unwrap_or_else(|| panic!("a `{name}` command"));
+        sub.render_long_help().to_string()
     }
 
     #[test]
@@ -518,8 +523,7 @@ mod tests {
 
     #[test]
     fn lint_help_documents_its_exit_codes() {
-        let help = Cli::command().find_subcommand_mut("lint").map(|c| c.render_long_help().to_string());
-        let help = help.expect("a lint command");
+        let help = help_of("lint");
         for line in ["0  no errors", "1  the release has errors", "2  lint could not run"] {
             assert!(help.contains(line), "{help}");
         }
