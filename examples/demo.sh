@@ -17,8 +17,10 @@ run() {
 }
 
 run .ci/install-tools
-run cargo build --release -p relbuild-cli -p relbuild-testdata
-bin=target/release
+# DEMO_PROFILE=dev reuses a debug build (target/debug) instead of building release binaries.
+profile=${DEMO_PROFILE:-release}
+run cargo build --quiet --profile "$profile" -p relbuild-cli -p relbuild-testdata
+if [ "$profile" = dev ]; then bin=target/debug; else bin=target/$profile; fi
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/relbuild-demo.XXXXXX")
 serve_pid=
@@ -52,17 +54,37 @@ run "$bin/relbuild-testdata" generate --registry "$host" --operators 20 --out "$
 
 # Build and push the release, then describe it.
 run "$relbuild" new --insecure -f "$work/is.yaml" --name 4.99.0 --to-image "$host/ocp/release:4.99.0"
-run "$relbuild" info --insecure "$host/ocp/release:4.99.0"
+# (`| head` is fine: relbuild takes a closed pipe as the reader having had enough.)
+printf '\n$ %s\n' "$relbuild info --insecure $host/ocp/release:4.99.0 | head -n 12" >&2
+"$relbuild" info --insecure "$host/ocp/release:4.99.0" | head -n 12
 
 # A second release from the first, with `prometheus` replaced by another image.
 other=$("$relbuild" info --insecure --image-for=component-001 "$host/ocp/release:4.99.0")
-run "$relbuild" new --insecure --from-release "$host/ocp/release:4.99.0" --name 4.99.1 \
-  --to-image "$host/ocp/release:4.99.1" "prometheus=$other"
-run "$relbuild" info --insecure "$host/ocp/release:4.99.0" "$host/ocp/release:4.99.1"
+# `-q`: errors only (its warnings are the first build's).
+run "$relbuild" new -q --insecure --from-release "$host/ocp/release:4.99.0" --name 4.99.1 \
+  --to-image "$host/ocp/release:4.99.1" --replace "prometheus=$other"
+printf '\n$ %s\n' "$relbuild info --insecure $host/ocp/release:4.99.0 $host/ocp/release:4.99.1 | head -n 12" >&2
+"$relbuild" info --insecure "$host/ocp/release:4.99.0" "$host/ocp/release:4.99.1" | head -n 12
 
 # The payload files, byte for byte, and what the CVO would make of them.
 run "$relbuild" extract --insecure "$host/ocp/release:4.99.1" --to "$work/manifests"
-run ls "$work/manifests"
-run "$relbuild" lint --insecure "$host/ocp/release:4.99.1"
+files=$(find "$work/manifests" -type f | wc -l)
+printf '\n$ ls %s | head -n 3\n' "$work/manifests" >&2
+ls "$work/manifests" | sed -n '1,3p'
+# lint lists every finding; its last line counts them.
+printf '\n$ %s\n' "$relbuild lint --insecure $host/ocp/release:4.99.1 | tail -n 1" >&2
+lint=$("$relbuild" lint --insecure "$host/ocp/release:4.99.1" | tail -n 1)
+printf '%s\n' "$lint"
 
-printf '\ndemo finished: all commands succeeded\n' >&2
+cat >&2 <<SUMMARY
+
+demo finished: all commands succeeded.
+  new      built 4.99.0 from a stream of 20 operators, and 4.99.1 from it with \`prometheus\` replaced
+  info     described 4.99.0, then compared it with 4.99.1
+  extract  wrote the $files payload files of 4.99.1
+  lint     $lint
+The warnings above are on purpose: the fixture operators carry edge cases
+(a symlink, a subdirectory, a file name two operators share, a manifest
+without annotations) that relbuild must skip, rename or flag; \`-v\` lists
+every one of them, \`-q\` none.
+SUMMARY

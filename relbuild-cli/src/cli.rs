@@ -6,9 +6,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::registry_args::RegistryArgs;
 
-/// Build, inspect and mirror OpenShift/OKD release payload images.
+/// Build and inspect OpenShift/OKD release payload images.
 #[derive(Debug, Parser)]
-#[command(name = "relbuild", version, propagate_version = true)]
+#[command(name = "relbuild", version, propagate_version = true, after_help = TOP_EXAMPLES)]
 pub(crate) struct Cli {
     #[command(flatten)]
     pub(crate) global: GlobalArgs,
@@ -19,39 +19,48 @@ pub(crate) struct Cli {
 /// Options every subcommand takes.
 #[derive(Debug, Args)]
 pub(crate) struct GlobalArgs {
-    /// More log output on stderr (-v info, -vv debug, -vvv trace).
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    /// More output on stderr: every warning, and logs (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = GLOBAL)]
     pub(crate) verbose: u8,
-    /// No progress bars and no log output except errors.
-    #[arg(short, long, global = true)]
+    /// No progress bars, warnings or notes: errors only.
+    #[arg(short, long, global = true, help_heading = GLOBAL)]
     pub(crate) quiet: bool,
 }
 
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// Build a release payload image (the job of `oc adm release new`).
+    #[command(after_help = NEW_EXAMPLES)]
     New(Box<NewArgs>),
     /// Describe a release, or compare two (the job of `oc adm release info`).
+    #[command(after_help = INFO_EXAMPLES)]
     Info(InfoArgs),
     /// Write a release's `release-manifests/` files out.
+    #[command(after_help = EXTRACT_EXAMPLES)]
     Extract(ExtractArgs),
     /// Check a release (or a `--to-dir` output) against what the CVO enforces.
+    #[command(after_help = LINT_EXAMPLES)]
     Lint(LintArgs),
     /// Manage the build cache.
-    #[command(subcommand)]
+    #[command(subcommand, after_help = CACHE_EXAMPLES)]
     Cache(CacheCommand),
     /// Print the version.
+    #[command(after_help = "Examples:\n  relbuild version")]
     Version,
 }
 
 /// `relbuild info`.
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("view").multiple(false))]
+#[command(group = clap::ArgGroup::new("input").required(true).multiple(true))]
 pub(crate) struct InfoArgs {
     /// The release: a pullspec, `oci:DIR[:TAG]` or `oci-archive:FILE[:TAG]`. A
     /// second release compares the two (FROM, then TO).
-    #[arg(required = true, num_args = 1..=2, value_name = "RELEASE")]
+    #[arg(num_args = 1..=2, value_name = "RELEASE", group = "input")]
     pub(crate) releases: Vec<String>,
+    /// The release, as oc also accepts it (instead of the argument).
+    #[arg(long, value_name = "RELEASE", group = "input")]
+    pub(crate) from: Option<String>,
     /// Show each image's pull spec instead of its digest.
     #[arg(long, group = "view")]
     pub(crate) pullspecs: bool,
@@ -91,10 +100,14 @@ pub(crate) struct InfoArgs {
 
 /// `relbuild extract`.
 #[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("input").required(true).multiple(true))]
 pub(crate) struct ExtractArgs {
     /// The release: a pullspec, `oci:DIR[:TAG]` or `oci-archive:FILE[:TAG]`.
-    #[arg(value_name = "RELEASE")]
-    pub(crate) release: String,
+    #[arg(value_name = "RELEASE", group = "input")]
+    pub(crate) release: Option<String>,
+    /// The release, as oc also accepts it (instead of the argument).
+    #[arg(long, value_name = "RELEASE", group = "input")]
+    pub(crate) from: Option<String>,
     /// The directory to write; it appears complete or not at all.
     #[arg(long, value_name = "DIR", required_unless_present = "file", conflicts_with = "file")]
     pub(crate) to: Option<PathBuf>,
@@ -148,6 +161,7 @@ pub(crate) struct LintArgs {
 #[derive(Debug, Subcommand)]
 pub(crate) enum CacheCommand {
     /// Remove cache entries not used for a while, or beyond a size.
+    #[command(after_help = CACHE_EXAMPLES)]
     Prune {
         /// The cache directory (default `$XDG_CACHE_HOME/relbuild`).
         #[arg(long, value_name = "DIR")]
@@ -204,6 +218,9 @@ pub(crate) struct NewArgs {
     /// `io.openshift.release.override: "true"`.
     #[arg(value_name = "NAME=PULLSPEC")]
     pub(crate) mappings: Vec<String>,
+    /// The same as a `NAME=PULLSPEC` argument; may be repeated.
+    #[arg(long, value_name = "NAME=PULLSPEC")]
+    pub(crate) replace: Vec<String>,
     /// A file of `NAME=PULLSPEC` lines (space-separated, `#` comments).
     #[arg(long, value_name = "FILE")]
     pub(crate) mapping_file: Option<PathBuf>,
@@ -304,6 +321,141 @@ pub(crate) struct NewArgs {
     pub(crate) registry: RegistryArgs,
 }
 
+/// The help heading of the options every subcommand takes.
+const GLOBAL: &str = "Global options";
+
+const TOP_EXAMPLES: &str = "\
+Examples:
+  relbuild new -f is.yaml --name 4.99.0 --to-image quay.io/me/release:4.99.0
+  relbuild info quay.io/me/release:4.99.0
+  relbuild extract quay.io/me/release:4.99.0 --to manifests/
+  relbuild lint quay.io/me/release:4.99.0
+
+`relbuild COMMAND --help` shows a command's options and more examples.";
+
+const NEW_EXAMPLES: &str = "\
+Examples:
+  # Build from an image stream file and push the release
+  relbuild new -f is.yaml --name 4.99.0 --to-image quay.io/me/release:4.99.0
+
+  # Start from a release and replace one component (`NAME=PULLSPEC` works too)
+  relbuild new --from-release quay.io/me/release:4.99.0 --name 4.99.1 \\
+    --to-image quay.io/me/release:4.99.1 --replace prometheus=quay.io/me/prometheus@sha256:...
+
+  # Write the payload files and an OCI layout, push nothing
+  relbuild new -f is.yaml --to-dir payload/ --to-oci-layout release-oci/";
+
+const INFO_EXAMPLES: &str = "\
+Examples:
+  relbuild info quay.io/me/release:4.99.0
+  relbuild info --from quay.io/me/release:4.99.0 --pullspecs
+  relbuild info -o json oci:release-oci/
+  relbuild info quay.io/me/release:4.99.0 quay.io/me/release:4.99.1   # compare two";
+
+const EXTRACT_EXAMPLES: &str = "\
+Examples:
+  relbuild extract quay.io/me/release:4.99.0 --to manifests/
+  relbuild extract --from quay.io/me/release:4.99.0 --file image-references
+  relbuild extract quay.io/me/release:4.99.0 --to manifests/ --included --capabilities Console";
+
+const LINT_EXAMPLES: &str = "\
+Examples:
+  relbuild lint quay.io/me/release:4.99.0
+  relbuild lint payload/          # a `relbuild new --to-dir` or `extract` output
+  relbuild lint -o json oci:release-oci/
+
+Exit status:
+  0  no errors (warnings alone pass)
+  1  the release has errors
+  2  lint could not run (unreadable input, registry error, bad option)";
+
+const CACHE_EXAMPLES: &str = "\
+Examples:
+  relbuild cache prune --older-than-days 30
+  relbuild cache prune --max-size-mib 2048";
+
+impl InfoArgs {
+    /// The releases to read, given as arguments or (one) with `--from`.
+    pub(crate) fn releases(&self) -> anyhow::Result<Vec<&str>> {
+        match (&self.from, self.releases.as_slice()) {
+            (Some(from), []) => Ok(vec![from.as_str()]),
+            (Some(_), _) => Err(from_and_argument()),
+            (None, releases) => Ok(releases.iter().map(String::as_str).collect()),
+        }
+    }
+}
+
+impl ExtractArgs {
+    /// The release to read, given as the argument or with `--from`.
+    pub(crate) fn release(&self) -> anyhow::Result<&str> {
+        match (&self.from, &self.release) {
+            (Some(_), Some(_)) => Err(from_and_argument()),
+            (Some(r), None) | (None, Some(r)) => Ok(r),
+            (None, None) => anyhow::bail!("give the release as the argument or with `--from`"),
+        }
+    }
+}
+
+/// oc's words for a release given twice.
+fn from_and_argument() -> anyhow::Error {
+    anyhow::anyhow!("you may not specify an argument and `--from`")
+}
+
+/// Drops clap's "a similar argument exists" tip when the suggestion is not
+/// close to what was typed. clap suggests any flag whose Jaro similarity
+/// exceeds 0.7, which pairs unrelated words (`--replace` with `--created`),
+/// and writes the suggestion into the usage line too, so that is redone
+/// for the (sub)command named in `args`.
+pub(crate) fn without_unrelated_suggestion(err: clap::Error, args: &[std::ffi::OsString]) -> clap::Error {
+    use clap::error::{ContextKind, ContextValue};
+    let kind = match err.kind() {
+        clap::error::ErrorKind::UnknownArgument => ContextKind::SuggestedArg,
+        clap::error::ErrorKind::InvalidSubcommand => ContextKind::SuggestedSubcommand,
+        _ => return err,
+    };
+    let Some(ContextValue::String(typed)) = err.get(ContextKind::InvalidArg) else { return err };
+    let close = match err.get(kind) {
+        Some(ContextValue::String(s)) => is_close(typed, s),
+        Some(ContextValue::Strings(v)) => v.iter().all(|s| is_close(typed, s)),
+        _ => return err,
+    };
+    if close {
+        return err;
+    }
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    cmd.build();
+    let mut sub = &mut cmd;
+    for arg in args.iter().skip(1) {
+        let Some(name) = arg.to_str() else { break };
+        if sub.find_subcommand(name).is_none() {
+            continue;
+        }
+        sub = sub.find_subcommand_mut(name).expect("found above");
+    }
+    let mut cleaned = clap::Error::new(err.kind()).with_cmd(sub);
+    for (k, v) in err.context().filter(|(k, _)| *k != kind) {
+        cleaned.insert(k, v.clone());
+    }
+    if cleaned.get(ContextKind::Usage).is_some() {
+        cleaned.insert(ContextKind::Usage, ContextValue::StyledStr(sub.render_usage()));
+    }
+    cleaned
+}
+
+/// A suggestion worth making: one of the two names starts with the other
+/// (of at least four characters), or they are at most one edit (an
+/// insertion, deletion, substitution or swap of neighbours) per four
+/// characters apart, and at least one.
+fn is_close(typed: &str, suggested: &str) -> bool {
+    let (typed, suggested) = (typed.trim_start_matches('-'), suggested.trim_start_matches('-'));
+    let (short, long) = if typed.len() <= suggested.len() { (typed, suggested) } else { (suggested, typed) };
+    if short.len() >= 4 && long.starts_with(short) {
+        return true;
+    }
+    let edits = strsim::osa_distance(typed, suggested);
+    edits <= (typed.chars().count().min(suggested.chars().count()) / 4).max(1)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,5 +464,80 @@ mod tests {
     #[test]
     fn clap_definition_is_valid() {
         Cli::command().debug_assert();
+    }
+
+    /// Every command's `--help` ends with examples of it.
+    #[test]
+    fn every_command_has_examples() {
+        fn check(cmd: &mut clap::Command, path: &str) {
+            let path = format!("{path} {}", cmd.get_name()).trim().to_owned();
+            let help = cmd.render_long_help().to_string();
+            let examples = help.split_once("Examples:\n").map(|(_, e)| e);
+            let examples = examples.unwrap_or_else(|| panic!("`{path} --help` has no examples:\n{help}"));
+            assert!(examples.lines().any(|l| l.trim_start().starts_with(&path)), "`{path}`:\n{help}");
+            for sub in cmd.get_subcommands_mut() {
+                if sub.get_name() != "help" {
+                    check(sub, &path);
+                }
+            }
+        }
+        let mut cmd = Cli::command();
+        cmd.build();
+        check(&mut cmd, "");
+    }
+
+    #[test]
+    fn help_promises_only_commands_that_exist() {
+        let mut cmd = Cli::command();
+        let help = cmd.render_long_help().to_string();
+        for word in ["mirror", "verify", "sign"] {
+            let exists = cmd.get_subcommands().any(|s| s.get_name() == word);
+            assert!(exists || !help.contains(word), "the help names `{word}`, which is not a command:\n{help}");
+        }
+    }
+
+    #[test]
+    fn global_options_have_their_own_heading() {
+        let help = Cli::command().render_long_help().to_string();
+        let global = help.split_once("Global options:\n").map(|(_, g)| g).unwrap_or_else(|| panic!("{help}"));
+        assert!(global.contains("--verbose") && global.contains("--quiet"), "{help}");
+        assert!(help_of("info").contains("Global options:\n"));
+    }
+
+    /// `relbuild <name> --help`, with the global options propagated.
+    fn help_of(name: &str) -> String {
+        let mut cmd = Cli::command();
+        cmd.build();
+        let sub = cmd.find_subcommand_mut(name).unwrap_or_else(|| panic!("a `{name}` command"));
+        sub.render_long_help().to_string()
+    }
+
+    #[test]
+    fn suggestions_only_for_close_flags() {
+        let cases = [
+            ("--insecur", "--insecure", true),
+            ("--form", "--from", true),
+            ("--to-dri", "--to-dir", true),
+            ("--cred", "--credentials-requests", true),
+            ("--registy-config", "--registry-config", true),
+            ("--created-at", "--created", true),
+            ("--replace", "--created", false),
+            ("--keep-manifest-list", "--skip-manifest-check", false),
+            ("--override", "--rewrite", false),
+            ("--replace", "--rewrite", false),
+            ("--mirror", "--metadata", false),
+            ("--force", "--from", false),
+        ];
+        for (typed, suggested, want) in cases {
+            assert_eq!(is_close(typed, suggested), want, "{typed} -> {suggested}");
+        }
+    }
+
+    #[test]
+    fn lint_help_documents_its_exit_codes() {
+        let help = help_of("lint");
+        for line in ["0  no errors", "1  the release has errors", "2  lint could not run"] {
+            assert!(help.contains(line), "{help}");
+        }
     }
 }

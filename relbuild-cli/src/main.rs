@@ -12,10 +12,15 @@ mod signal;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::Parser as _;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = match cli::Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        // `exit` prints the error or help, ignoring a closed stream.
+        Err(e) => cli::without_unrelated_suggestion(e, &args).exit(),
+    };
     printer::init_tracing(cli.global.verbose, cli.global.quiet);
     // Core is async (registry I/O) but never builds a runtime: the binary
     // owns that choice. One async thread: the async side is I/O-bound, and

@@ -1,5 +1,7 @@
 //! Progress reporting. Core calls a [`Reporter`]; the CLI draws bars.
 
+use std::time::Duration;
+
 use crate::image::Digest;
 
 /// What a blob transfer is doing, for the reporter's label.
@@ -12,6 +14,26 @@ pub enum BlobKind {
     Push,
     /// Mounting a blob from another repository.
     Mount,
+}
+
+/// What a warning is about, so that a front end can group many warnings of
+/// one kind (a 200-operator build skips hundreds of symlinks) instead of
+/// printing each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[non_exhaustive]
+pub enum WarningKind {
+    /// An entry of an operator's `manifests/` was skipped: a symlink, a hard
+    /// link, a file in a subdirectory, a name that is not UTF-8.
+    SkippedEntry,
+    /// Two operators ship a file of the same name; the later one was renamed.
+    NameCollision,
+    /// A lint finding of warning severity on the built payload, by its code.
+    LintWarning(&'static str),
+    /// A lint error on the built payload, reported because lint runs in
+    /// `warn` mode.
+    LintError(&'static str),
+    /// Anything else: each such warning is its own kind.
+    Other,
 }
 
 /// Receives progress events. All methods default to doing nothing.
@@ -27,7 +49,12 @@ pub trait Reporter: Send + Sync {
     /// One step of the current phase is done.
     fn on_phase_step(&self, _phase: &str) {}
     /// A warning the user should see.
-    fn on_warning(&self, _message: &str) {}
+    fn on_warning(&self, _kind: WarningKind, _message: &str) {}
+    /// A request to `host` failed with `error` and is tried again after
+    /// `delay`; `attempt` is the number of the attempt that failed (1-based).
+    /// Many requests may be retrying at once: an unreachable registry gives
+    /// one event per request per attempt.
+    fn on_retry(&self, _host: &str, _attempt: u32, _delay: Duration, _error: &dyn std::error::Error) {}
 }
 
 /// A reporter that ignores everything.

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Result, bail};
-use relbuild_core::NoReporter;
 use relbuild_core::release::extract::{ExtractOptions, select};
 use relbuild_core::release::include::{Capabilities, InclusionFilter};
 use relbuild_core::release::output::{TreeFile, write_tree};
@@ -13,6 +12,7 @@ use relbuild_core::release::output::{TreeFile, write_tree};
 use super::release_arg;
 use crate::cli::{ExtractArgs, GlobalArgs};
 use crate::printer;
+use crate::reporter::BarReporter;
 
 fn options(args: &ExtractArgs) -> Result<ExtractOptions> {
     let included = args.included.then(|| InclusionFilter {
@@ -37,14 +37,15 @@ fn options(args: &ExtractArgs) -> Result<ExtractOptions> {
 }
 
 pub(crate) async fn run(args: &ExtractArgs, global: &GlobalArgs) -> Result<ExitCode> {
+    let release = args.release()?;
     let opts = options(args)?;
-    let client = args.registry.client(Arc::new(NoReporter))?;
-    let (info, loaded) = release_arg::load(&args.release, &client, &args.filter_by_os).await?;
+    let client = args.registry.client(Arc::new(BarReporter::without_bars()))?;
+    let (info, loaded) = release_arg::load(release, &client, &args.filter_by_os).await?;
     let files = &loaded.data.files;
     if let Some(name) = &args.file {
         let Some((_, data)) = files.iter().find(|(n, _)| n == name) else {
             let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-            bail!("`{}` has no file `{name}` in release-manifests/; it has: {}", args.release, names.join(", "));
+            bail!("`{release}` has no file `{name}` in release-manifests/; it has: {}", names.join(", "));
         };
         let mut out = std::io::stdout().lock();
         out.write_all(data)?;

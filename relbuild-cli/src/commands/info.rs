@@ -5,17 +5,18 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use relbuild_core::NoReporter;
 use relbuild_core::release::info::{self, DiffOptions, ImageColumns};
 
 use super::release_arg;
 use crate::cli::{GlobalArgs, InfoArgs};
 use crate::printer;
+use crate::reporter::BarReporter;
 
 pub(crate) async fn run(args: &InfoArgs, _global: &GlobalArgs) -> Result<ExitCode> {
-    let client = args.registry.client(Arc::new(NoReporter))?;
+    let releases = args.releases()?;
+    let client = args.registry.client(Arc::new(BarReporter::without_bars()))?;
     let mut out = std::io::stdout().lock();
-    if let [from, to] = args.releases.as_slice() {
+    if let [from, to] = releases.as_slice() {
         let (from, _) = release_arg::load(from, &client, &args.filter_by_os).await?;
         let (to, _) = release_arg::load(to, &client, &args.filter_by_os).await?;
         let diff = info::diff(&from, &to);
@@ -30,7 +31,7 @@ pub(crate) async fn run(args: &InfoArgs, _global: &GlobalArgs) -> Result<ExitCod
         }
         return Ok(ExitCode::SUCCESS);
     }
-    let (info, _) = release_arg::load(&args.releases[0], &client, &args.filter_by_os).await?;
+    let (info, _) = release_arg::load(releases[0], &client, &args.filter_by_os).await?;
     for w in &info.warnings {
         printer::warn(w);
     }

@@ -20,13 +20,13 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Lint(args) => lint::run(args, &cli.global).await,
         Command::Cache(cmd) => cache::run(cmd, &cli.global),
         Command::Version => {
-            version();
+            version()?;
             Ok(ExitCode::SUCCESS)
         }
     }
 }
 
-#[allow(clippy::print_stdout)]
-fn version() {
-    println!("relbuild {}", env!("CARGO_PKG_VERSION"));
+fn version() -> std::io::Result<()> {
+    use std::io::Write as _;
+    writeln!(std::io::stdout(), "relbuild {}", env!("CARGO_PKG_VERSION"))
 }

@@ -77,7 +77,7 @@ fn context(args: &NewArgs) -> Result<NewContext> {
         let bytes = std::fs::read(f).with_context(|| format!("reading mapping file `{}`", f.display()))?;
         mappings.extend(parse_mapping_file(&bytes, &f.display().to_string())?);
     }
-    for m in &args.mappings {
+    for m in args.mappings.iter().chain(&args.replace) {
         mappings.push(m.parse::<Mapping>()?);
     }
     if matches!(source, Source::None) && mappings.is_empty() {
@@ -138,7 +138,6 @@ fn has_output(args: &NewArgs) -> bool {
     args.to_image.is_some() || args.to_dir.is_some() || args.to_file.is_some() || args.to_oci_layout.is_some()
 }
 
-#[allow(clippy::print_stdout)]
 pub(crate) async fn run(args: &NewArgs, global: &GlobalArgs) -> Result<ExitCode> {
     if args.to_signature.is_some() && args.to_image.is_none() {
         bail!("--to-signature requires --to-image");

@@ -45,9 +45,14 @@ impl Fx {
 
     /// The same on a registry of the caller's, reached with `client`.
     pub(crate) fn on(reg: TestRegistry, client: &Client) -> Self {
+        Self::with_operators(reg, client, 3)
+    }
+
+    /// A stream of `operators` operators on `reg`.
+    pub(crate) fn with_operators(reg: TestRegistry, client: &Client, operators: usize) -> Self {
         let tmp = tempfile::Builder::new().prefix("relbuild-cli-it-").tempdir().expect("tempdir");
         let stream: Reference = format!("{}/ocp/stream", reg.host()).parse().expect("reference");
-        let images = stream_images(&StreamSpec { operators: 3 });
+        let images = stream_images(&StreamSpec { operators });
         let built: Vec<BuiltImage> = images.iter().map(|i| build_image(i).expect("builds")).collect();
         let digests = block_on(push_images(client, &stream, built, 8)).expect("pushes");
         std::fs::write(tmp.path().join("is.yaml"), image_stream_yaml("4.99", &stream, &digests)).expect("is.yaml");

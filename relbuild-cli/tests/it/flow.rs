@@ -251,7 +251,10 @@ fn local_outputs_extract_lint_and_cache() {
     // lint on the directory: warnings only, exit 0.
     let lint = fx.relbuild().args(["lint", "payload"]).output().expect("runs");
     assert_eq!(lint.status.code(), Some(0), "{}", String::from_utf8_lossy(&lint.stdout));
-    assert!(String::from_utf8_lossy(&lint.stdout).lines().all(|l| l.starts_with("warning[")));
+    let report = String::from_utf8_lossy(&lint.stdout);
+    let (findings, count) = report.trim_end().rsplit_once('\n').expect("findings, then a count");
+    assert!(findings.lines().all(|l| l.starts_with("warning[")), "{report}");
+    assert!(count.starts_with("0 errors, "), "{report}");
 
     // --dry-run computes the same digest and pushes nothing; -o json prints the stream.
     let dry = ok(&mut fx.new_cmd("4.99.0", &["--dry-run", "--to-image", &fx.repo("ocp/dry")]));

@@ -5,3 +5,7 @@ mod bad_input;
 mod common;
 mod flow;
 mod guards;
+mod messages;
+mod noise;
+mod pipes;
+mod spellings;

@@ -93,7 +93,8 @@ impl PullState {
             return Err(err);
         }
         let delay = policy.delay(self.attempt, None);
-        tracing::warn!(digest = %self.desc.digest, received = self.received, ?delay, error = %err, "blob download interrupted; resuming");
+        tracing::debug!(digest = %self.desc.digest, received = self.received, ?delay, error = %err, "blob download interrupted; resuming");
+        self.client.reporter().on_retry(self.repo.registry(), self.attempt, delay, &err);
         tokio::time::sleep(delay).await;
         Ok(())
     }

@@ -476,7 +476,10 @@ impl Client {
                 return Err(err);
             }
             let delay = policy.delay(attempt, retry_after);
-            tracing::warn!(attempt, ?delay, error = %err, "retrying");
+            // Logged at debug only: an unreachable registry fails every
+            // request in flight, and the reporter decides what the user sees.
+            tracing::debug!(attempt, ?delay, error = %err, "retrying");
+            self.reporter().on_retry(req.reference.registry(), attempt, delay, &err);
             tokio::time::sleep(delay).await;
         }
     }

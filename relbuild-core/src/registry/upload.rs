@@ -194,7 +194,8 @@ impl Client {
                 }
                 Err(e) if e.is_retryable() && attempt < policy.max_attempts && start.elapsed() < policy.total => {
                     let delay = policy.delay(attempt, None);
-                    tracing::warn!(attempt, ?delay, error = %e, "blob upload failed; starting over");
+                    tracing::debug!(attempt, ?delay, error = %e, "blob upload failed; starting over");
+                    self.reporter().on_retry(repo.registry(), attempt, delay, &e);
                     tokio::time::sleep(delay).await;
                 }
                 Err(e) => return Err(e),

@@ -45,13 +45,9 @@ use crate::image::{
     Compression, Descriptor, Digest, ImageIndex, ImageManifest, Manifest, MediaType, Platform, RawManifest, Reference,
 };
 use crate::layer::{ExtractOptions, LayerInfo, OffThreadWriter};
-use crate::progress::Reporter;
+use crate::progress::{Reporter, WarningKind};
 use crate::registry::Client;
 use crate::store::{Cache, RecordKey};
-
-/// How many lint warnings `new_release` reports one by one; beyond them
-/// they are summarised per code. Lint errors are always reported in full.
-pub const LINT_WARNINGS_SHOWN: usize = 20;
 
 /// The required inputs of [`new_release`].
 #[derive(Debug, Clone)]
@@ -838,7 +834,7 @@ fn lint_payload(
 ///
 /// What was fetched is published to [`NewOptions::cache`] at the end, also
 /// when the build fails, so a retry starts warm.
-#[tracing::instrument(skip_all, fields(source = ?std::mem::discriminant(&ctx.source)))]
+#[tracing::instrument(skip_all, fields(source = %ctx.source.kind_name()))]
 pub async fn new_release(
     client: &Client,
     ctx: &NewContext,
@@ -852,7 +848,7 @@ pub async fn new_release(
     if let Some(cache) = &options.cache
         && let Err(e) = cache.flush()
     {
-        reporter.on_warning(&format!("could not save the build cache: {e}"));
+        reporter.on_warning(WarningKind::Other, &format!("could not save the build cache: {e}"));
     }
     result
 }
@@ -943,8 +939,8 @@ async fn build_release(
     };
 
     let mut warnings = Vec::new();
-    let warn = |warnings: &mut Vec<String>, w: String| {
-        reporter.on_warning(&w);
+    let warn = |warnings: &mut Vec<String>, kind: WarningKind, w: String| {
+        reporter.on_warning(kind, &w);
         warnings.push(w);
     };
     let from_dir = plan.dir.is_some();
@@ -952,11 +948,13 @@ async fn build_release(
         Some(d) => (d.operators, d.warnings),
         None => inspect_tags(fetcher, &mut plan.stream, &plan.mapped, options, reporter).await?,
     };
+    // Inspecting and reading a directory warn only about skipped entries.
     for w in w {
-        warn(&mut warnings, w);
+        warn(&mut warnings, WarningKind::SkippedEntry, w);
     }
     if operators.is_empty() {
-        warn(&mut warnings, "no operator metadata was found, no operators will be part of the release".to_owned());
+        let w = "no operator metadata was found, no operators will be part of the release";
+        warn(&mut warnings, WarningKind::Other, w.to_owned());
     }
     // Inspected operators were checked as they arrived.
     if from_dir && !options.skip_manifest_check {
@@ -998,13 +996,13 @@ async fn build_release(
         },
         options,
         base_has_manifests,
-        &mut |w| warn(&mut warnings, w),
+        &mut |w| warn(&mut warnings, WarningKind::Other, w),
     )
     .await?;
     let PayloadInputs { stream, metadata, .. } = inputs;
     let BuiltPayload { summary, info, file, findings, differences, attempt, .. } = built;
     for c in &summary.collisions {
-        warn(&mut warnings, format!("file name collision: {c}"));
+        warn(&mut warnings, WarningKind::NameCollision, format!("file name collision: {c}"));
     }
     if options.lint != LintMode::Off {
         let errors: Vec<String> =
@@ -1012,12 +1010,13 @@ async fn build_release(
         if options.lint == LintMode::Error && !errors.is_empty() {
             return Err(Error::Lint { findings: errors }.into());
         }
-        let shown: Vec<lint::Finding> = match options.lint {
-            LintMode::Error => findings.into_iter().filter(|f| f.severity != lint::Severity::Error).collect(),
-            _ => findings,
-        };
-        for line in lint::summary_lines(&shown, LINT_WARNINGS_SHOWN) {
-            warn(&mut warnings, line);
+        // Every finding goes to the reporter, which decides how many to show.
+        for f in &findings {
+            let kind = match f.severity {
+                lint::Severity::Error => WarningKind::LintError(f.code),
+                _ => WarningKind::LintWarning(f.code),
+            };
+            warn(&mut warnings, kind, lint::finding_line(f));
         }
     }
     let reused = match (&plan.input, plan.canonical) {

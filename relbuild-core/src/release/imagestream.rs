@@ -241,32 +241,45 @@ pub struct TagEventCondition {
     pub generation: i64,
 }
 
+/// An input with nothing but blanks and `#` comments is an empty file, not a
+/// document of unknown kind.
+fn check_not_empty(bytes: &[u8], file: &str) -> Result<(), Error> {
+    let blank = bytes.split(|b| *b == b'\n').all(|line| {
+        let line = line.trim_ascii();
+        line.is_empty() || line.starts_with(b"#")
+    });
+    if blank { Err(Error::EmptyFile { file: file.to_owned() }) } else { Ok(()) }
+}
+
 impl ImageStream {
     /// Parses a YAML or JSON document (oc reads both, through ghodss/yaml) and
     /// checks `kind: ImageStream` and `apiVersion: image.openshift.io/v1`.
     /// `file` names the input in errors.
     pub fn parse(bytes: &[u8], file: &str) -> Result<Self, Error> {
-        let is = Self::parse_unchecked(bytes, file)?;
-        if is.kind != KIND {
-            return Err(Error::UnknownKind { file: file.to_owned(), kind: is.kind });
-        }
-        if is.api_version != API_VERSION {
-            return Err(Error::UnknownApiVersion { file: file.to_owned(), api_version: is.api_version });
-        }
-        Ok(is)
+        check_not_empty(bytes, file)?;
+        Self::parse_unchecked(bytes, file)?.checked(file)
     }
 
     /// Parses JSON only (`--from-dir`'s top-level `image-references` is read
     /// with `json.Unmarshal`), with the same checks as [`ImageStream::parse`].
     pub fn parse_json(bytes: &[u8], file: &str) -> Result<Self, Error> {
+        check_not_empty(bytes, file)?;
         let is: Self = serde_json::from_slice(bytes).map_err(|e| json_error(e, file))?;
-        if is.kind != KIND {
-            return Err(Error::UnknownKind { file: file.to_owned(), kind: is.kind });
+        is.checked(file)
+    }
+
+    /// Checks `kind` and `apiVersion`.
+    fn checked(self, file: &str) -> Result<Self, Error> {
+        if self.kind.is_empty() {
+            return Err(Error::NoKind { file: file.to_owned() });
         }
-        if is.api_version != API_VERSION {
-            return Err(Error::UnknownApiVersion { file: file.to_owned(), api_version: is.api_version });
+        if self.kind != KIND {
+            return Err(Error::UnknownKind { file: file.to_owned(), kind: self.kind });
         }
-        Ok(is)
+        if self.api_version != API_VERSION {
+            return Err(Error::UnknownApiVersion { file: file.to_owned(), api_version: self.api_version });
+        }
+        Ok(self)
     }
 
     fn parse_unchecked(bytes: &[u8], file: &str) -> Result<Self, Error> {
@@ -524,6 +537,10 @@ status:
     fn errors() {
         let cases: &[(&str, &str)] = &[
             ("kind: Foo\napiVersion: v1\n", "unknown kind `Foo`"),
+            ("", "`f.yaml` is empty, expected an `ImageStream`"),
+            ("\n  \n# only a comment\n", "`f.yaml` is empty"),
+            ("apiVersion: v1\n", "`f.yaml` has no `kind`, expected `kind: ImageStream`"),
+            ("{}", "`f.yaml` has no `kind`"),
             ("kind: ImageStream\napiVersion: v1\n", "unknown apiVersion `v1`"),
             ("kind: ImageStream\nspec: [\n", "`f.yaml` line"),
             ("{\"kind\": 3}", "`f.yaml` line 1, column"),
@@ -531,7 +548,10 @@ status:
         for (input, want) in cases {
             let err = ImageStream::parse(input.as_bytes(), "f.yaml").expect_err(input).to_string();
             assert!(err.contains(want), "{input:?}: {err}");
+            assert!(!err.contains("kind ``"), "{input:?}: {err}");
         }
+        let err = ImageStream::parse_json(b" \n", "f.json").expect_err("empty").to_string();
+        assert_eq!(err, "`f.json` is empty, expected an `ImageStream`");
         let mut is = ImageStream::parse(IS.as_bytes(), "is.yaml").expect("parses");
         is.spec.tags[1].generation = Some(3);
         let err = resolve_tags(&is, ReferenceMode::Public, &[]).expect_err("generation");

@@ -373,30 +373,6 @@ pub fn finding_line(f: &Finding) -> String {
     }
 }
 
-/// The lines `relbuild new` reports for `findings`: every error in full,
-/// and the first `max_warnings` warnings; the warnings beyond them are
-/// summarised as one line per code (`lint[code]: N more warnings …`).
-pub fn summary_lines(findings: &[Finding], max_warnings: usize) -> Vec<String> {
-    let mut lines = Vec::new();
-    let mut shown = 0;
-    let mut more: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
-    for f in findings {
-        if f.severity == Severity::Error {
-            lines.push(finding_line(f));
-        } else if shown < max_warnings {
-            lines.push(finding_line(f));
-            shown += 1;
-        } else {
-            *more.entry(f.code).or_default() += 1;
-        }
-    }
-    for (code, n) in more {
-        let s = if n == 1 { "" } else { "s" };
-        lines.push(format!("lint[{code}]: {n} more warning{s} of this kind (`relbuild lint` lists them all)"));
-    }
-    lines
-}
-
 /// The process exit code: 1 when any error was found, else 0 (warnings alone pass).
 pub fn exit_code(findings: &[Finding]) -> i32 {
     i32::from(findings.iter().any(|f| f.severity == Severity::Error))
@@ -474,32 +450,6 @@ mod tests {
                 assert!(CODES.contains(&code), "{code} is listed");
             }
         }
-    }
-
-    #[test]
-    fn summary_keeps_errors_and_summarises_warnings() {
-        let w = |file: &str, code| Finding {
-            severity: Severity::Warning,
-            file: Some(file.to_owned()),
-            code,
-            message: "m".to_owned(),
-        };
-        let mut findings: Vec<Finding> = (0..5).map(|i| w(&format!("f{i}"), "no-profile")).collect();
-        findings.push(w("g", "run-level-name"));
-        findings.push(Finding { severity: Severity::Error, file: None, code: "missing-name", message: "x".into() });
-        findings.push(w("h", "no-profile"));
-        let lines = summary_lines(&findings, 2);
-        assert_eq!(
-            lines,
-            [
-                "lint[no-profile] f0: m",
-                "lint[no-profile] f1: m",
-                "lint[missing-name]: x",
-                "lint[no-profile]: 4 more warnings of this kind (`relbuild lint` lists them all)",
-                "lint[run-level-name]: 1 more warning of this kind (`relbuild lint` lists them all)",
-            ]
-        );
-        assert_eq!(summary_lines(&findings, 100).len(), findings.len());
     }
 
     #[test]

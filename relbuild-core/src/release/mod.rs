@@ -70,6 +70,18 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync + 'static>,
     },
+    /// An image stream file with nothing in it (blanks and comments only).
+    #[error("`{file}` is empty, expected an `ImageStream`")]
+    EmptyFile {
+        /// The file.
+        file: String,
+    },
+    /// An image stream file without `kind`.
+    #[error("`{file}` has no `kind`, expected `kind: ImageStream`")]
+    NoKind {
+        /// The file.
+        file: String,
+    },
     /// An image stream file with the wrong `kind`.
     #[error("`{file}`: unknown kind `{kind}`, expected `ImageStream`")]
     UnknownKind {

@@ -45,6 +45,20 @@ pub enum Source {
     Dir(PathBuf),
 }
 
+impl Source {
+    /// What kind of source this is, for logs: `none`, `image-stream-file`,
+    /// `image-stream-url`, `release` or `dir`.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ImageStreamFile { .. } => "image-stream-file",
+            Self::ImageStreamUrl { .. } => "image-stream-url",
+            Self::Release(_) => "release",
+            Self::Dir(_) => "dir",
+        }
+    }
+}
+
 /// A positional `NAME=PULLSPEC` (or mapping-file) entry: tag `NAME` is
 /// replaced by (or added as) image `PULLSPEC`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -217,6 +231,11 @@ pub async fn read_release(fetcher: &Fetcher, pullspec: &str) -> Result<InputRele
         extracted = fetcher.extract(&reference, layers, PAYLOAD_DIR, options).await.map_err(wrap)?;
     }
     let Some(refs) = extracted.get("image-references") else {
+        if !extracted.found {
+            // Worded as `info` and `extract` say it.
+            let e = super::read::Error::NotARelease { image: pullspec.to_owned(), layers: layers.len() };
+            return Err(wrap(e.into()));
+        }
         return Err(Error::NoImageReferences { reference: pullspec.to_owned() });
     };
     let stream = ImageStream::parse(&refs.data, &format!("{pullspec} {PAYLOAD_DIR}/image-references"))?;
