@@ -91,7 +91,6 @@ pub(crate) fn error(message: &str) {
 }
 
 /// `hint: …` on stderr: what to do about the error or note just printed.
-#[allow(clippy::print_stderr)]
 pub(crate) fn hint(message: &str) {
-    eprintln!("hint: {message}");
+    stderr_line(format_args!("hint: {message}"));
 }

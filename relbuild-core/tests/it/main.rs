@@ -7,3 +7,4 @@ mod info;
 mod registry;
 mod store;
 mod transfer;
+mod tree;

@@ -1,0 +1,225 @@
+//! Distribution storage trees (`dist:DIR//REPO[:TAG]`): what the engine
+//! writes is byte for byte what a real `docker-registry` writes when skopeo
+//! pushes the same images, a stock registry serves it read-only as an
+//! unprivileged user, its garbage collector finds nothing to delete, and
+//! `DistTree::verify` names each kind of damage.
+
+use std::path::Path;
+use std::process::Command;
+
+use relbuild_core::registry::{Client, ClientOptions, RetryPolicy};
+use relbuild_core::store::{DistTree, ProblemKind};
+use relbuild_core::transfer::{BlobAction, CopyOptions, CopyOutcome, ImageDestination, ImageSource, copy_image};
+use relbuild_core::{Digest, MediaType, NoReporter, RawManifest, Reference};
+use relbuild_testdata::fixture::{StreamSpec, stream_images};
+use relbuild_testdata::generate::{BuiltImage, build_image, index_of, push_image};
+use relbuild_testdata::registry::{NOBODY, RegistryConfig, TestRegistry, skopeo};
+
+fn client() -> Client {
+    ClientOptions::default().with_insecure(true).with_retry(RetryPolicy::none()).build().expect("client builds")
+}
+
+async fn copy(c: &Client, from: &str, to: &str) -> CopyOutcome {
+    let src = ImageSource::open(&from.parse().expect("source location"), c).await.expect("source opens");
+    let dst = ImageDestination::open(&to.parse().expect("destination location"), c).expect("destination opens");
+    copy_image(&src, &dst, &CopyOptions::default(), &NoReporter)
+        .await
+        .unwrap_or_else(|e| panic!("{from} -> {to}: {e:#}"))
+}
+
+/// The three shapes of image a tree must hold: a Docker schema 2 image, an
+/// OCI image, and an OCI index of two children sharing every layer.
+struct Images {
+    docker: BuiltImage,
+    oci: BuiltImage,
+    arm: BuiltImage,
+    index: RawManifest,
+}
+
+fn images() -> Images {
+    let all: Vec<BuiltImage> =
+        stream_images(&StreamSpec { operators: 1 }).iter().map(|i| build_image(i).expect("fixture builds")).collect();
+    let docker = all.iter().find(|i| i.tag == "prometheus").expect("prometheus").clone();
+    let oci = all.iter().find(|i| i.tag == "cluster-monitoring-operator").expect("cmo").to_oci().expect("oci");
+    let arm = oci.with_arch("arm64").expect("arm64");
+    let index = index_of(MediaType::OciIndex, &[(&oci, "amd64"), (&arm, "arm64")]).expect("index");
+    Images { docker, oci, arm, index }
+}
+
+/// Pushes the images to `repo`: `docker`, `oci`, and `multi` (the index).
+async fn push_all(c: &Client, repo: &Reference, im: &Images) {
+    push_image(c, repo, &BuiltImage { tag: "docker".into(), ..im.docker.clone() }).await.expect("docker image");
+    push_image(c, repo, &BuiltImage { tag: "oci".into(), ..im.oci.clone() }).await.expect("oci image");
+    push_image(c, repo, &im.arm).await.expect("arm64 child");
+    c.push_manifest(&repo.with_tag("multi").expect("tag"), &im.index).await.expect("index");
+}
+
+/// `diff -r` of two trees, ignoring what is not content (upload sessions,
+/// our scratch directory).
+fn diff(a: &Path, b: &Path) -> String {
+    let out = Command::new("diff")
+        .args(["-r", "-x", "_uploads", "-x", ".relbuild-scratch"])
+        .args([a, b])
+        .output()
+        .expect("diff runs");
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+fn chmod_r(path: &Path) {
+    let status = Command::new("chmod").args(["-R", "a+rX"]).arg(path).status().expect("chmod runs");
+    assert!(status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tree_equals_the_registrys_own_and_is_served_read_only() {
+    let c = client();
+    let source = TestRegistry::start().expect("source registry");
+    let src: Reference = format!("{}/ocp/src", source.host()).parse().expect("reference");
+    let im = images();
+    push_all(&c, &src, &im).await;
+
+    // The oracle: a fresh registry, written by skopeo.
+    let oracle = TestRegistry::start().expect("oracle registry");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let root = tmp.path().join("tree");
+    for tag in ["docker", "oci", "multi"] {
+        skopeo(&[
+            "copy",
+            "--all",
+            "--preserve-digests",
+            "--src-tls-verify=false",
+            "--dest-tls-verify=false",
+            &format!("docker://{src}:{tag}"),
+            &format!("docker://{}/openshift/release:{tag}", oracle.host()),
+        ])
+        .expect("skopeo copy into the oracle");
+        let out =
+            copy(&c, &format!("docker://{src}:{tag}"), &format!("dist:{}//openshift/release:{tag}", root.display()))
+                .await;
+        assert_eq!(out.blobs.len(), out.count(BlobAction::Copied) + out.count(BlobAction::Existed));
+    }
+    assert_eq!(diff(&oracle.dir().join("storage"), &root), "", "the tree is the registry's own, byte for byte");
+
+    // A second run copies nothing, and the tree is unchanged.
+    let again =
+        copy(&c, &format!("docker://{src}:multi"), &format!("dist:{}//openshift/release:multi", root.display())).await;
+    assert_eq!(again.count(BlobAction::Existed), again.blobs.len());
+    assert_eq!(diff(&oracle.dir().join("storage"), &root), "");
+
+    let tree = DistTree::open(&root).expect("opens");
+    let report = tree.verify().expect("verifies");
+    assert!(report.is_ok(), "{:#?}", report.problems);
+    assert_eq!(report.tags, 3);
+    assert_eq!(report.manifests, 4, "docker, oci, the index and its arm64 child");
+
+    // Served as it is: read-only, by an unprivileged registry.
+    chmod_r(tmp.path());
+    let served = TestRegistry::start_with(RegistryConfig {
+        storage: Some(root.clone()),
+        readonly: true,
+        user: Some(NOBODY),
+        ..RegistryConfig::default()
+    })
+    .expect("a read-only registry on the tree");
+    let (blobs, manifests, text) = served.garbage_collect_dry_run().expect("garbage-collect runs");
+    assert_eq!((blobs, manifests), (0, 0), "nothing to delete:\n{text}");
+    let at = |tail: &str| format!("docker://{}/openshift/release{tail}", served.host());
+    for (tail, digest) in [
+        (":docker".to_owned(), im.docker.manifest.digest()),
+        (":oci".to_owned(), im.oci.manifest.digest()),
+        (":multi".to_owned(), im.index.digest()),
+        (format!("@{}", im.arm.manifest.digest()), im.arm.manifest.digest()),
+        (format!("@{}", im.docker.manifest.digest()), im.docker.manifest.digest()),
+    ] {
+        let raw = skopeo(&["inspect", "--raw", "--tls-verify=false", &at(&tail)]).expect("skopeo inspect");
+        assert_eq!(&Digest::sha256(raw.as_bytes()), digest, "{tail}");
+    }
+    let copied = tmp.path().join("copied");
+    skopeo(&[
+        "copy",
+        "--all",
+        "--preserve-digests",
+        "--src-tls-verify=false",
+        &at(":multi"),
+        &format!("oci:{}:multi", copied.display()),
+    ])
+    .expect("skopeo copies every image out of the served tree");
+    let back = copy(
+        &c,
+        &format!("oci:{}:multi", copied.display()),
+        &format!("dist:{}//again:multi", tmp.path().join("t2").display()),
+    )
+    .await;
+    assert_eq!(&back.digest, im.index.digest());
+    let e = c
+        .push_manifest(&format!("{}/openshift/release:new", served.host()).parse().expect("ref"), &im.docker.manifest)
+        .await
+        .expect_err("read-only");
+    assert!(e.to_string().contains("405") || e.to_string().to_lowercase().contains("method"), "{e}");
+
+    // Tree -> registry and tree -> layout keep every digest.
+    let dest = TestRegistry::start().expect("destination registry");
+    for (tag, digest) in [("docker", im.docker.manifest.digest()), ("multi", im.index.digest())] {
+        let from = format!("dist:{}//openshift/release:{tag}", root.display());
+        let out = copy(&c, &from, &format!("docker://{}/mirror:{tag}", dest.host())).await;
+        assert_eq!(&out.digest, digest);
+        let out = copy(&c, &from, &format!("oci:{}:{tag}", tmp.path().join("layout").display())).await;
+        assert_eq!(&out.digest, digest);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn verify_names_each_kind_of_damage() {
+    let c = client();
+    let source = TestRegistry::start().expect("source registry");
+    let src: Reference = format!("{}/ocp/src", source.host()).parse().expect("reference");
+    let im = images();
+    push_all(&c, &src, &im).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let make = |name: &str| tmp.path().join(name);
+    let v2 = |root: &Path| root.join("docker/registry/v2");
+    let hex = |d: &Digest| d.encoded().to_owned();
+    let data = |root: &Path, d: &Digest| v2(root).join(format!("blobs/sha256/{}/{}/data", &hex(d)[..2], hex(d)));
+    let layer = im.docker.layers[0].0.digest.clone();
+    let repo_link = |root: &Path, d: &Digest| {
+        v2(root).join(format!("repositories/openshift/release/_layers/sha256/{}/link", hex(d)))
+    };
+
+    // One clean tree per kind of damage.
+    type Damage<'a> = (&'a str, Box<dyn Fn(&Path) + 'a>, &'a dyn Fn(&ProblemKind) -> bool);
+    let kinds: Vec<Damage<'_>> = vec![
+        (
+            "a changed byte",
+            Box::new(|root: &Path| {
+                let p = data(root, &layer);
+                let mut b = std::fs::read(&p).expect("read");
+                b[10] ^= 1;
+                std::fs::write(&p, b).expect("write");
+            }),
+            &|k| matches!(k, ProblemKind::CorruptBlob { .. }),
+        ),
+        ("a missing blob", Box::new(|root: &Path| std::fs::remove_file(data(root, &layer)).expect("rm")), &|k| {
+            matches!(k, ProblemKind::MissingBlob)
+        }),
+        ("a missing link", Box::new(|root: &Path| std::fs::remove_file(repo_link(root, &layer)).expect("rm")), &|k| {
+            matches!(k, ProblemKind::UnlinkedBlob { .. })
+        }),
+        (
+            "a link with a newline",
+            Box::new(|root: &Path| std::fs::write(repo_link(root, &layer), format!("{layer}\n")).expect("write")),
+            &|k| matches!(k, ProblemKind::MalformedLink { len: 72 }),
+        ),
+    ];
+    for (i, (what, damage, expected)) in kinds.into_iter().enumerate() {
+        let root = make(&format!("t{i}"));
+        copy(&c, &format!("docker://{src}:docker"), &format!("dist:{}//openshift/release:docker", root.display()))
+            .await;
+        let clean = DistTree::open(&root).expect("opens").verify().expect("verifies");
+        assert!(clean.is_ok(), "{what}: clean before: {:#?}", clean.problems);
+        damage(&root);
+        let report = DistTree::open(&root).expect("opens").verify().expect("verifies");
+        assert!(report.problems.iter().any(|p| expected(&p.kind)), "{what}: {:#?}", report.problems);
+        let line = report.problems.iter().find(|p| expected(&p.kind)).expect("found").to_string();
+        assert!(line.contains(&hex(&layer)), "{what}: the problem names the digest or its path: {line}");
+    }
+}
