@@ -41,6 +41,10 @@ pub(crate) enum Command {
     /// Check a release (or a `--to-dir` output) against what the CVO enforces.
     #[command(after_help = LINT_EXAMPLES)]
     Lint(LintArgs),
+    /// Check a distribution storage tree or an OCI layout offline: every blob
+    /// re-hashed, every link, manifest and tag followed.
+    #[command(after_help = VERIFY_EXAMPLES)]
+    Verify(VerifyArgs),
     /// Manage the build cache.
     #[command(subcommand, after_help = CACHE_EXAMPLES)]
     Cache(CacheCommand),
@@ -155,6 +159,18 @@ pub(crate) struct LintArgs {
     pub(crate) output: Option<String>,
     #[command(flatten)]
     pub(crate) registry: RegistryArgs,
+}
+
+/// `relbuild verify`.
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The directory: a tree (it holds `docker/registry/v2/`, as a registry's
+    /// `rootdirectory` does) or an OCI layout (it holds `oci-layout`).
+    #[arg(value_name = "PATH")]
+    pub(crate) path: PathBuf,
+    /// `json` for a machine-readable report.
+    #[arg(short = 'o', long, value_name = "FORMAT")]
+    pub(crate) output: Option<String>,
 }
 
 /// `relbuild cache`.
@@ -368,6 +384,16 @@ Exit status:
   0  no errors (warnings alone pass)
   1  the release has errors
   2  lint could not run (unreadable input, registry error, bad option)";
+
+const VERIFY_EXAMPLES: &str = "\
+Examples:
+  relbuild verify /srv/mirror            # a tree: /srv/mirror/docker/registry/v2/...
+  relbuild verify -o json release-oci/   # an OCI layout
+
+Exit status:
+  0  nothing is damaged (leftovers of interrupted writes are listed, not counted)
+  1  damage found: one line per problem, naming the digest and the path
+  2  verify could not run (not a tree or layout, unreadable, bad option)";
 
 const CACHE_EXAMPLES: &str = "\
 Examples:

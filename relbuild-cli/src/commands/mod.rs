@@ -6,6 +6,7 @@ mod info;
 mod lint;
 mod new;
 mod release_arg;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -18,6 +19,7 @@ pub(crate) async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Info(args) => info::run(args, &cli.global).await,
         Command::Extract(args) => extract::run(args, &cli.global).await,
         Command::Lint(args) => lint::run(args, &cli.global).await,
+        Command::Verify(args) => verify::run(args).await,
         Command::Cache(cmd) => cache::run(cmd, &cli.global),
         Command::Version => {
             version()?;

@@ -9,3 +9,4 @@ mod messages;
 mod noise;
 mod pipes;
 mod spellings;
+mod verify;

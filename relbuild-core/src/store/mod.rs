@@ -50,7 +50,7 @@ mod archive;
 mod cache;
 mod layout;
 mod tree;
-mod tree_verify;
+mod verify;
 
 use std::io;
 use std::path::PathBuf;
@@ -61,7 +61,8 @@ pub use layout::{
     BlobWriter, CorruptBlob, FsckReport, GcReport, MissingBlob, OCI_LAYOUT_VERSION, OciDir, REF_NAME_ANNOTATION,
     StoredImage, WrongSize,
 };
-pub use tree::{DistTree, LINK_LEN, Problem, ProblemKind, TreeReport, check_repository, check_tag};
+pub use tree::{DistTree, LINK_LEN, check_repository, check_tag};
+pub use verify::{Problem, ProblemKind, StoreKind, TreeReport, Verification, verify};
 
 use crate::image::{self, Digest, MediaType};
 
@@ -69,6 +70,14 @@ use crate::image::{self, Digest, MediaType};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A path that holds neither a distribution tree nor an OCI layout.
+    #[error(
+        "`{path}` is neither a distribution storage tree (`docker/registry/v2/`) nor an OCI image layout (`oci-layout`)"
+    )]
+    NotAStore {
+        /// The path.
+        path: PathBuf,
+    },
     /// The directory has no `docker/registry/v2/`.
     #[error("`{path}` is not a distribution storage tree (no `docker/registry/v2/`)")]
     NotATree {

@@ -237,7 +237,7 @@ impl DistTree {
     /// repository, and every tag resolving. Leftovers in the scratch
     /// directory are reported too.
     pub fn verify(&self) -> Result<TreeReport> {
-        super::tree_verify::verify(self)
+        super::verify::verify_tree(self)
     }
 
     pub(super) fn v2_path(&self) -> PathBuf {
@@ -249,7 +249,7 @@ impl DistTree {
     }
 }
 
-pub use super::tree_verify::{Problem, ProblemKind, TreeReport};
+use super::verify::TreeReport;
 
 /// `<dir>/sha256/<hex>/link`.
 fn link_path(dir: &Path, digest: &Digest) -> Result<PathBuf> {

@@ -1,6 +1,10 @@
-//! [`DistTree::verify`]: an offline check of a distribution storage tree,
-//! stricter than `docker-registry garbage-collect --dry-run` (which neither
-//! re-hashes blobs nor checks per-repository links).
+//! Offline checks of stored images: [`verify`] tells a distribution storage
+//! tree from an OCI layout and checks either, reporting every problem the
+//! same way ([`Problem`]).
+//!
+//! A tree's check ([`DistTree::verify`]) is stricter than
+//! `docker-registry garbage-collect --dry-run`, which neither re-hashes
+//! blobs nor checks per-repository links; a layout's is [`OciDir::fsck`].
 
 use std::fmt;
 use std::fs;
@@ -10,7 +14,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest as _, Sha256};
 
 use super::tree::{DistTree, children, parse_link};
-use super::{Error, Result};
+use super::{Error, FsckReport, OciDir, Result};
 use crate::image::{Digest, Manifest, RawManifest};
 
 /// What is wrong.
@@ -49,7 +53,15 @@ pub enum ProblemKind {
     },
     /// A tag names a digest with no revision link.
     DanglingTag,
-    /// A file left in the scratch directory by an interrupted write.
+    /// A blob stored with another size than a descriptor names (layouts).
+    WrongSize {
+        /// The descriptor's size.
+        expected: u64,
+        /// The stored size.
+        found: u64,
+    },
+    /// A file left by an interrupted write (harmless: readers never look
+    /// there, and a rerun replaces it; not counted as damage).
     Leftover,
 }
 
@@ -75,6 +87,7 @@ impl fmt::Display for Problem {
             ProblemKind::UnlinkedBlob { manifest } => write!(f, "blob of manifest {manifest} not linked")?,
             ProblemKind::UnlinkedChild { index } => write!(f, "child of index {index} not linked")?,
             ProblemKind::DanglingTag => f.write_str("tag names an unlinked manifest")?,
+            ProblemKind::WrongSize { expected, found } => write!(f, "wrong size ({found} bytes, expected {expected})")?,
             ProblemKind::Leftover => f.write_str("leftover of an interrupted write")?,
         }
         if let Some(d) = &self.digest {
@@ -101,13 +114,91 @@ pub struct TreeReport {
 }
 
 impl TreeReport {
-    /// True when nothing is wrong.
+    /// True when nothing is damaged (leftovers of interrupted writes aside).
     pub fn is_ok(&self) -> bool {
-        self.problems.is_empty()
+        self.problems.iter().all(|p| p.kind == ProblemKind::Leftover)
     }
 }
 
-pub(super) fn verify(tree: &DistTree) -> Result<TreeReport> {
+/// Which kind of store [`verify`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreKind {
+    /// A distribution storage tree (`docker/registry/v2/`).
+    Tree,
+    /// An OCI image layout (`oci-layout`).
+    Layout,
+}
+
+impl fmt::Display for StoreKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Tree => "distribution storage tree",
+            Self::Layout => "OCI image layout",
+        })
+    }
+}
+
+/// What [`verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Verification {
+    /// What the path holds.
+    pub kind: StoreKind,
+    /// The counts and problems (for a layout, links and tags stay 0 and
+    /// `manifests` counts none: [`OciDir::fsck`] walks them without counting).
+    pub report: TreeReport,
+}
+
+/// Checks the tree or layout at `path`: every blob re-hashed, every
+/// reference followed. Errors when the path is neither, or cannot be read.
+pub fn verify(path: &Path) -> Result<Verification> {
+    if path.join("docker/registry/v2").is_dir() {
+        return Ok(Verification { kind: StoreKind::Tree, report: DistTree::open(path)?.verify()? });
+    }
+    if path.join("oci-layout").is_file() {
+        let dir = OciDir::open(path)?;
+        return Ok(Verification { kind: StoreKind::Layout, report: layout_report(&dir, &dir.fsck()?) });
+    }
+    Err(Error::NotAStore { path: path.to_path_buf() })
+}
+
+/// A layout's fsck in the tree report's terms.
+fn layout_report(dir: &OciDir, fsck: &FsckReport) -> TreeReport {
+    let path = |d: &Digest| dir.blob_path(d).unwrap_or_else(|_| dir.path().to_path_buf());
+    let mut problems = Vec::new();
+    for c in &fsck.corrupt {
+        problems.push(Problem {
+            kind: ProblemKind::CorruptBlob { found: c.found.clone() },
+            digest: Some(c.expected.clone()),
+            path: c.path.clone(),
+        });
+    }
+    for m in &fsck.missing {
+        problems.push(Problem {
+            kind: ProblemKind::MissingBlob,
+            digest: Some(m.digest.clone()),
+            path: path(&m.digest),
+        });
+    }
+    for w in &fsck.wrong_size {
+        problems.push(Problem {
+            kind: ProblemKind::WrongSize { expected: w.expected, found: w.found },
+            digest: Some(w.digest.clone()),
+            path: path(&w.digest),
+        });
+    }
+    for d in &fsck.invalid_manifests {
+        problems.push(Problem { kind: ProblemKind::InvalidManifest, digest: Some(d.clone()), path: path(d) });
+    }
+    for l in &fsck.leftovers {
+        problems.push(Problem { kind: ProblemKind::Leftover, digest: None, path: l.clone() });
+    }
+    problems.sort_by(|a, b| a.path.cmp(&b.path));
+    TreeReport { blobs: fsck.blobs_checked as usize, problems, ..TreeReport::default() }
+}
+
+pub(super) fn verify_tree(tree: &DistTree) -> Result<TreeReport> {
     let mut report = TreeReport::default();
     let v2 = tree.v2_path();
     let blobs = blob_files(&v2.join("blobs/sha256"))?;
