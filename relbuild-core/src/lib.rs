@@ -13,9 +13,9 @@
 //! | [`digest`] | hashing readers and writers, verification | every blob |
 //! | [`progress`] | the [`Reporter`] trait | — |
 //! | [`layer`] | tar layers: streaming read (gzip/zstd/plain), subtree extraction, deterministic write | layer blobs |
-//! | [`store`] | OCI image layouts and oci-archive tarballs; the build cache | `oci-layout`, `index.json`, `blobs/sha256/*`; `<cache>/packs/*.{pack,idx}` |
+//! | [`store`] | OCI image layouts, oci-archive tarballs and distribution storage trees, and their offline checks; the build cache | `oci-layout`, `index.json`, `blobs/sha256/*`; `docker/registry/v2/…`; `<cache>/packs/*.{pack,idx}` |
 //! | [`registry`] | the distribution-spec client: auth, manifests, blobs, uploads, mounts, retries | `/v2/…` |
-//! | [`transfer`] | copying images between registries, OCI layouts and oci-archives (`docker://`, `oci:`, `oci-archive:`) | manifests and blobs, as read |
+//! | [`transfer`] | copying images between registries, OCI layouts, oci-archives and distribution trees (`docker://`, `oci:`, `oci-archive:`, `dist:`) | manifests and blobs, as read |
 //! | [`release`] | release payload assembly and reading | `release-manifests/*` |
 //!
 //! Format code is synchronous and never touches the network; registry code
