@@ -59,7 +59,7 @@ printf '\n$ %s\n' "$relbuild info --insecure $host/ocp/release:4.99.0 | head -n 
 "$relbuild" info --insecure "$host/ocp/release:4.99.0" | head -n 12
 
 # A second release from the first, with `prometheus` replaced by another image.
-other=$("$relbuild" info --insecure --image-for=component-001 "$host/ocp/release:4.99.0")
+other=$("$relbuild" info -q --insecure --image-for=component-001 "$host/ocp/release:4.99.0")
 # `-q`: errors only (its warnings are the first build's).
 run "$relbuild" new -q --insecure --from-release "$host/ocp/release:4.99.0" --name 4.99.1 \
   --to-image "$host/ocp/release:4.99.1" --replace "prometheus=$other"
