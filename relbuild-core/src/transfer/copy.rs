@@ -200,78 +200,161 @@ enum Target<'a> {
 /// manifests of an index's images, then the top manifest, tagged. Manifests
 /// are written as the exact bytes read, so digests are preserved; blobs
 /// stream and are verified against their descriptors on the way. Nothing is
-/// tagged unless everything before succeeded.
+/// tagged unless everything before succeeded. One image's [`copy_images`].
 pub async fn copy_image(
     src: &ImageSource,
     dst: &ImageDestination,
     options: &CopyOptions,
     reporter: &dyn Reporter,
 ) -> Result<CopyOutcome> {
-    let (top, images) = select(src, options).await?;
-    let blobs = blobs_of(src, &images)?;
+    let mut outcomes = copy_images(&[(src, dst)], options, reporter).await?;
+    Ok(outcomes.pop().expect("one outcome per job"))
+}
 
-    // An archive is written from a staging layout once complete.
-    let staging = match dst {
-        ImageDestination::Archive { path, .. } => Some(Staging::new(path, options)?),
-        _ => None,
-    };
-    let (target, tag) = match dst {
-        ImageDestination::Registry { client, reference } => (Target::Registry { client, reference }, None),
-        ImageDestination::Layout { dir, tag } => (Target::Layout(dir), tag.as_deref()),
-        ImageDestination::Archive { tag, .. } => {
-            let staging = staging.as_ref().expect("because an archive destination was given a staging layout above");
-            (Target::Layout(&staging.dir), tag.as_deref())
-        }
-        ImageDestination::Tree { tree, repo, tag } => (Target::Tree { tree, repo }, tag.as_deref()),
-    };
+/// One image of a copy run, planned.
+struct Job<'a> {
+    src: &'a ImageSource,
+    dst: &'a ImageDestination,
+    top: RawManifest,
+    images: Vec<RawManifest>,
+    blobs: Vec<Descriptor>,
+    staging: Option<Staging>,
+}
 
-    let parallel = match (&target, src) {
-        (Target::Registry { client, reference }, ImageSource::Registry { reference: from, .. })
-            if from.api_host() == reference.api_host() =>
-        {
-            options.max_concurrent_blobs.min(client.options().max_per_registry / 2)
+impl Job<'_> {
+    fn target(&self) -> (Target<'_>, Option<&str>) {
+        match self.dst {
+            ImageDestination::Registry { client, reference } => (Target::Registry { client, reference }, None),
+            ImageDestination::Layout { dir, tag } => (Target::Layout(dir), tag.as_deref()),
+            ImageDestination::Archive { tag, .. } => {
+                let staging = self.staging.as_ref().expect("because an archive destination is given a staging layout");
+                (Target::Layout(&staging.dir), tag.as_deref())
+            }
+            ImageDestination::Tree { tree, repo, tag } => (Target::Tree { tree, repo }, tag.as_deref()),
         }
-        _ => options.max_concurrent_blobs,
     }
-    .max(1);
-    reporter.on_phase_start("copying blobs", blobs.len() as u64);
-    let mut copied: Vec<(usize, CopiedBlob)> = stream::iter(blobs.into_iter().enumerate())
+
+    /// The store a blob lands in: blobs copied to the same store by several
+    /// jobs are copied once. A registry keeps blobs per repository; a
+    /// layout, an archive's staging layout and a tree keep one set of blobs
+    /// (a tree's per-repository links are written for every job).
+    fn blob_store(&self) -> String {
+        match (&self.staging, self.dst) {
+            (Some(s), _) => s.dir.path().display().to_string(),
+            (None, ImageDestination::Registry { reference, .. }) => format!("docker://{}", reference.name()),
+            (None, ImageDestination::Layout { dir, .. }) => dir.path().display().to_string(),
+            (None, ImageDestination::Tree { tree, .. }) => tree.path().display().to_string(),
+            (None, ImageDestination::Archive { path, .. }) => path.display().to_string(),
+        }
+    }
+}
+
+/// Copies many images at once, as one run: every job's blobs go through
+/// one queue, deduplicated by destination and digest across all images (a
+/// layer fifty images share is copied once per destination), then each
+/// job's manifests, children before their index, its top manifest last.
+/// Returns one outcome per job, in order; in it, a blob another job of the
+/// run copied counts as [`BlobAction::Existed`].
+pub async fn copy_images(
+    jobs: &[(&ImageSource, &ImageDestination)],
+    options: &CopyOptions,
+    reporter: &dyn Reporter,
+) -> Result<Vec<CopyOutcome>> {
+    let mut planned = Vec::with_capacity(jobs.len());
+    for (src, dst) in jobs {
+        let (top, images) = select(src, options).await?;
+        let blobs = blobs_of(src, &images)?;
+        // An archive is written from a staging layout once complete.
+        let staging = match dst {
+            ImageDestination::Archive { path, .. } => Some(Staging::new(path, options)?),
+            _ => None,
+        };
+        planned.push(Job { src, dst, top, images, blobs, staging });
+    }
+
+    // One queue of distinct (destination, blob) pairs.
+    let mut seen = HashSet::new();
+    let mut queue: Vec<(usize, Descriptor)> = Vec::new();
+    for (i, job) in planned.iter().enumerate() {
+        for d in &job.blobs {
+            if seen.insert((job.blob_store(), d.digest.clone())) {
+                queue.push((i, d.clone()));
+            }
+        }
+    }
+    let parallel = planned
+        .iter()
+        .map(|job| match (job.dst, job.src) {
+            (ImageDestination::Registry { client, reference }, ImageSource::Registry { reference: from, .. })
+                if from.api_host() == reference.api_host() =>
+            {
+                options.max_concurrent_blobs.min(client.options().max_per_registry / 2)
+            }
+            _ => options.max_concurrent_blobs,
+        })
+        .min()
+        .unwrap_or(options.max_concurrent_blobs)
+        .max(1);
+    reporter.on_phase_start("copying blobs", queue.len() as u64);
+    let done: Vec<(usize, Digest, BlobAction)> = stream::iter(queue)
         .map(|(i, desc)| {
-            let target = &target;
+            let job = &planned[i];
             async move {
-                let action = copy_blob(src, target, &desc, reporter).await?;
+                let (target, _) = job.target();
+                let action = copy_blob(job.src, &target, &desc, reporter).await?;
                 reporter.on_phase_step("copying blobs");
-                Ok::<_, Error>((i, CopiedBlob { descriptor: desc, action }))
+                Ok::<_, Error>((i, desc.digest, action))
             }
         })
         .buffer_unordered(parallel)
         .try_collect()
         .await?;
-    copied.sort_by_key(|(i, _)| *i);
+    let actions: std::collections::HashMap<(usize, Digest), BlobAction> =
+        done.into_iter().map(|(i, d, a)| ((i, d), a)).collect();
 
-    let mut manifests = Vec::with_capacity(images.len() + 1);
-    for image in images.iter().filter(|m| m.digest() != top.digest()) {
-        put_manifest(&target, image, false, None).await?;
-        manifests.push(image.descriptor());
+    let mut outcomes = Vec::with_capacity(planned.len());
+    for (i, job) in planned.into_iter().enumerate() {
+        let (target, tag) = job.target();
+        if let Target::Tree { tree, repo } = &target {
+            // A blob another job of the run copied into the tree is linked
+            // into this job's repository too.
+            for d in &job.blobs {
+                tree.link_layer(repo, &d.digest)?;
+            }
+        }
+        let mut manifests = Vec::with_capacity(job.images.len() + 1);
+        for image in job.images.iter().filter(|m| m.digest() != job.top.digest()) {
+            put_manifest(&target, image, false, None).await?;
+            manifests.push(image.descriptor());
+        }
+        put_manifest(&target, &job.top, true, tag).await?;
+        manifests.push(job.top.descriptor());
+        let blobs = job
+            .blobs
+            .iter()
+            .map(|d| CopiedBlob {
+                descriptor: d.clone(),
+                action: actions.get(&(i, d.digest.clone())).copied().unwrap_or(BlobAction::Existed),
+            })
+            .collect();
+        let outcome = CopyOutcome {
+            digest: job.top.digest().clone(),
+            media_type: job.top.media_type().clone(),
+            manifests,
+            blobs,
+        };
+        if let (Some(staging), ImageDestination::Archive { path, .. }) = (job.staging, job.dst) {
+            let path = path.clone();
+            blocking("writing an oci-archive", move || {
+                let r = store::write_archive_to_path(&staging.dir, &path);
+                drop(staging);
+                r
+            })
+            .await??;
+        }
+        outcomes.push(outcome);
     }
-    put_manifest(&target, &top, true, tag).await?;
-    manifests.push(top.descriptor());
-
-    if let (Some(staging), ImageDestination::Archive { path, .. }) = (staging, dst) {
-        let path = path.clone();
-        blocking("writing an oci-archive", move || {
-            let r = store::write_archive_to_path(&staging.dir, &path);
-            drop(staging);
-            r
-        })
-        .await??;
-    }
-    Ok(CopyOutcome {
-        digest: top.digest().clone(),
-        media_type: top.media_type().clone(),
-        manifests,
-        blobs: copied.into_iter().map(|(_, b)| b).collect(),
-    })
+    Ok(outcomes)
 }
 
 /// The manifest to write on top, and the image manifests whose blobs are copied.

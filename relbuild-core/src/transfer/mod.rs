@@ -11,7 +11,8 @@
 //!   the one `filter_by_os` picks), to an [`ImageDestination`]: blobs first
 //!   (mounted within one registry, skipped when present, streamed, never
 //!   whole in memory), then the manifests as the exact bytes read, so every
-//!   digest is preserved, the top manifest last.
+//!   digest is preserved, the top manifest last. [`copy_images`] does the
+//!   same for many images as one run, each blob copied once per destination.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), relbuild_core::Error> {
@@ -33,7 +34,7 @@ mod source;
 
 use std::path::PathBuf;
 
-pub use copy::{BlobAction, CopiedBlob, CopyOptions, CopyOutcome, ImageDestination, copy_image};
+pub use copy::{BlobAction, CopiedBlob, CopyOptions, CopyOutcome, ImageDestination, copy_image, copy_images};
 pub use location::{ImageLocation, TreeVersion};
 pub use source::{ImageSource, VerifyingReader};
 

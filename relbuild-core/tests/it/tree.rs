@@ -7,13 +7,28 @@
 use std::path::Path;
 use std::process::Command;
 
+use relbuild_core::progress::BlobKind;
 use relbuild_core::registry::{Client, ClientOptions, RetryPolicy};
 use relbuild_core::store::{DistTree, ProblemKind};
-use relbuild_core::transfer::{BlobAction, CopyOptions, CopyOutcome, ImageDestination, ImageSource, copy_image};
-use relbuild_core::{Digest, MediaType, NoReporter, RawManifest, Reference};
+use relbuild_core::transfer::{
+    BlobAction, CopyOptions, CopyOutcome, ImageDestination, ImageSource, copy_image, copy_images,
+};
+use relbuild_core::{Digest, MediaType, NoReporter, RawManifest, Reference, Reporter};
 use relbuild_testdata::fixture::{StreamSpec, stream_images};
 use relbuild_testdata::generate::{BuiltImage, build_image, index_of, push_image};
 use relbuild_testdata::registry::{NOBODY, RegistryConfig, TestRegistry, skopeo};
+
+/// Records every blob fetch that starts.
+#[derive(Default)]
+struct Pulls(std::sync::Mutex<Vec<Digest>>);
+
+impl Reporter for Pulls {
+    fn on_blob_start(&self, kind: BlobKind, digest: &Digest, _size: Option<u64>) {
+        if kind == BlobKind::Pull {
+            self.0.lock().expect("lock").push(digest.clone());
+        }
+    }
+}
 
 fn client() -> Client {
     ClientOptions::default().with_insecure(true).with_retry(RetryPolicy::none()).build().expect("client builds")
@@ -99,6 +114,28 @@ async fn tree_equals_the_registrys_own_and_is_served_read_only() {
         assert_eq!(out.blobs.len(), out.count(BlobAction::Copied) + out.count(BlobAction::Existed));
     }
     assert_eq!(diff(&oracle.dir().join("storage"), &root), "", "the tree is the registry's own, byte for byte");
+
+    // The same three images as one run: each distinct blob is fetched once
+    // (the OCI image, the index's children and the Docker image share
+    // layers), and the tree is the same.
+    let one_run = tmp.path().join("one-run");
+    let tags = ["docker", "oci", "multi"];
+    let mut sources = Vec::new();
+    let mut dests = Vec::new();
+    for tag in tags {
+        sources.push(ImageSource::open(&format!("docker://{src}:{tag}").parse().expect("loc"), &c).await.expect("src"));
+        let to = format!("dist:{}//openshift/release:{tag}", one_run.display());
+        dests.push(ImageDestination::open(&to.parse().expect("loc"), &c).expect("dst"));
+    }
+    let jobs: Vec<(&ImageSource, &ImageDestination)> = sources.iter().zip(&dests).collect();
+    let pulls = Pulls::default();
+    let outcomes = copy_images(&jobs, &CopyOptions::default(), &pulls).await.expect("one run");
+    let distinct: std::collections::BTreeSet<&Digest> =
+        outcomes.iter().flat_map(|o| o.blobs.iter().map(|b| &b.descriptor.digest)).collect();
+    let fetched = pulls.0.lock().expect("lock").clone();
+    assert_eq!(fetched.len(), distinct.len(), "every blob fetched once: {fetched:?}");
+    assert!(distinct.len() < outcomes.iter().map(|o| o.blobs.len()).sum::<usize>(), "the images share blobs");
+    assert_eq!(diff(&oracle.dir().join("storage"), &one_run), "");
 
     // A second run copies nothing, and the tree is unchanged.
     let again =
