@@ -16,6 +16,7 @@ use relbuild_core::transfer::{
 use relbuild_core::{Digest, MediaType, NoReporter, RawManifest, Reference, Reporter};
 use relbuild_testdata::fixture::{StreamSpec, stream_images};
 use relbuild_testdata::generate::{BuiltImage, build_image, index_of, push_image};
+use relbuild_testdata::proxy::{Action, Fault, FaultProxy, Matcher};
 use relbuild_testdata::registry::{NOBODY, RegistryConfig, TestRegistry, skopeo};
 
 /// Records every blob fetch that starts.
@@ -259,4 +260,95 @@ async fn verify_names_each_kind_of_damage() {
         let line = report.problems.iter().find(|p| expected(&p.kind)).expect("found").to_string();
         assert!(line.contains(&hex(&layer)), "{what}: the problem names the digest or its path: {line}");
     }
+}
+
+fn retrying_client() -> Client {
+    let retry = RetryPolicy {
+        max_attempts: 5,
+        initial_delay: std::time::Duration::from_millis(10),
+        max_delay: std::time::Duration::from_millis(100),
+        total: std::time::Duration::from_secs(30),
+    };
+    ClientOptions::default().with_insecure(true).with_retry(retry).build().expect("client builds")
+}
+
+/// Copies `docker`, `oci` and `multi` from `src` into the tree at `root`, as one run.
+async fn copy_all(c: &Client, src: &str, root: &Path) -> Result<Vec<CopyOutcome>, relbuild_core::transfer::Error> {
+    let mut sources = Vec::new();
+    let mut dests = Vec::new();
+    for tag in ["docker", "oci", "multi"] {
+        sources.push(ImageSource::open(&format!("docker://{src}:{tag}").parse().expect("loc"), c).await?);
+        let to = format!("dist:{}//openshift/release:{tag}", root.display());
+        dests.push(ImageDestination::open(&to.parse().expect("loc"), c)?);
+    }
+    let jobs: Vec<(&ImageSource, &ImageDestination)> = sources.iter().zip(&dests).collect();
+    copy_images(&jobs, &CopyOptions::default(), &NoReporter).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_end_in_the_same_tree_or_a_named_failure() {
+    let c = retrying_client();
+    let source = TestRegistry::start().expect("source registry");
+    let src: Reference = format!("{}/ocp/src", source.host()).parse().expect("reference");
+    let im = images();
+    push_all(&c, &src, &im).await;
+    let tmp = tempfile::tempdir().expect("tmp");
+    let clean = tmp.path().join("clean");
+    copy_all(&c, &src.to_string(), &clean).await.expect("a clean copy");
+
+    // Passing faults: a body dropped half-way, a 500, a 429, a closed
+    // connection. The run retries (a dropped body resumes) and ends with the
+    // same tree.
+    let proxy = FaultProxy::start(&source.host()).expect("proxy");
+    let through = format!("{}/ocp/src", proxy.host());
+    let layer = im.docker.layers.last().expect("a layer").0.clone();
+    let blob_path = format!("/blobs/{}", layer.digest);
+    proxy
+        .add(Fault::new(Matcher::new("GET", &blob_path), Action::DropMidBody { after_bytes: layer.size / 2 }).times(1));
+    proxy.add(Fault::new(Matcher::new("GET", "/manifests/"), Action::status(500)).times(1));
+    proxy.add(Fault::new(Matcher::new("GET", "/blobs/"), Action::too_many_requests(0)).times(1));
+    proxy.add(Fault::new(Matcher::new("GET", "/blobs/"), Action::CloseConnection).times(1));
+    let faulty = tmp.path().join("faulty");
+    copy_all(&c, &through, &faulty).await.expect("the faults pass");
+    let applied = proxy.requests().iter().filter(|r| r.fault.is_some()).count();
+    assert_eq!(applied, 4, "every fault was met");
+    assert_eq!(diff(&clean, &faulty), "", "the same tree as a clean run");
+    assert!(DistTree::open(&faulty).expect("opens").verify().expect("verifies").is_ok());
+
+    // A corrupted byte every time: the run fails naming the digest, and no
+    // bad blob is visible where readers look.
+    proxy.clear_faults();
+    proxy.add(Fault::new(Matcher::new("GET", &blob_path), Action::CorruptByte { offset: 3 }));
+    let bad = tmp.path().join("bad");
+    let e = copy_all(&c, &through, &bad).await.expect_err("a corrupt blob never verifies");
+    assert!(format!("{e:#}").contains(layer.digest.as_str()), "names the digest: {e:#}");
+    let tree = DistTree::open(&bad).expect("opens");
+    assert!(!tree.blob_path(&layer.digest).expect("path").exists(), "no bad blob is visible");
+    assert!(tree.verify().expect("verifies").is_ok(), "what is there is sound");
+    assert!(
+        tree.repositories().expect("repos").iter().all(|r| tree.tags(r).expect("tags").is_empty()),
+        "nothing is tagged"
+    );
+
+    // Rerun without the fault: the same tree, and only what was missing is fetched.
+    let all: std::collections::BTreeSet<(Digest, u64)> = [&im.docker, &im.oci, &im.arm]
+        .iter()
+        .flat_map(|i| i.blobs().map(|(d, _)| (d.digest.clone(), d.size)))
+        .collect();
+    let present: Vec<&Digest> = all.iter().filter(|(d, size)| tree.has_blob(d, *size)).map(|(d, _)| d).collect();
+    proxy.clear_faults();
+    proxy.clear_requests();
+    copy_all(&c, &through, &bad).await.expect("the rerun");
+    assert_eq!(diff(&clean, &bad), "");
+    let fetched: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/blobs/"))
+        .map(|r| r.path)
+        .collect();
+    assert!(fetched.iter().any(|p| p.contains(layer.digest.as_str())), "the failed blob is fetched: {fetched:?}");
+    for d in present {
+        assert!(!fetched.iter().any(|p| p.contains(d.as_str())), "{d} was in the tree, yet fetched again");
+    }
+    assert!(fetched.len() <= all.len(), "each missing blob once: {fetched:?}");
 }
