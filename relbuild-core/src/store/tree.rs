@@ -116,7 +116,7 @@ impl DistTree {
     /// Links a config or layer blob into `repo` (`_layers`).
     pub fn link_layer(&self, repo: &str, digest: &Digest) -> Result<()> {
         let dir = self.repo_dir(repo)?.join("_layers");
-        write_link(&link_path(&dir, digest)?, digest)
+        self.write_link(&link_path(&dir, digest)?, digest)
     }
 
     /// Stores a manifest's exact bytes as a blob and links its revision into
@@ -128,15 +128,21 @@ impl DistTree {
             self.blob_writer()?.copy_from(&mut manifest.bytes().as_ref(), Some(&desc))?;
         }
         let dir = self.repo_dir(repo)?.join("_manifests/revisions");
-        write_link(&link_path(&dir, digest)?, digest)
+        self.write_link(&link_path(&dir, digest)?, digest)
     }
 
     /// Points `repo:tag` at `digest`: `current/link`, and the tag's index entry.
     pub fn tag(&self, repo: &str, tag: &str, digest: &Digest) -> Result<()> {
         check_tag(tag)?;
         let dir = self.repo_dir(repo)?.join("_manifests/tags").join(tag);
-        write_link(&link_path(&dir.join("index"), digest)?, digest)?;
-        write_link(&dir.join("current/link"), digest)
+        let index = link_path(&dir.join("index"), digest)?;
+        // A new tag appears whole, its current link and index entry at once.
+        let rel_index = index.strip_prefix(&dir).expect("the index link is under the tag");
+        if self.stage_dir(&dir, &[(Path::new("current/link"), digest), (rel_index, digest)])? {
+            return Ok(());
+        }
+        self.write_link(&index, digest)?;
+        self.write_link(&dir.join("current/link"), digest)
     }
 
     /// The digest `repo:tag` names.
@@ -259,23 +265,79 @@ fn link_path(dir: &Path, digest: &Digest) -> Result<PathBuf> {
     Ok(dir.join("sha256").join(digest.encoded()).join("link"))
 }
 
-/// Writes a link file (no newline) through a temporary name.
-fn write_link(path: &Path, digest: &Digest) -> Result<()> {
-    if fs::read(path).is_ok_and(|b| b == digest.as_str().as_bytes()) {
-        return Ok(());
+impl DistTree {
+    /// Writes a link file (no newline) so that readers see either no link
+    /// directory or a complete one: a new `<hex>/link` is written in a
+    /// scratch directory and that directory renamed into place (a killed
+    /// writer leaves its scratch, never an empty link directory, which the
+    /// registry would take for damage); an existing link (a moved tag) is
+    /// replaced through a temporary file beside it.
+    fn write_link(&self, path: &Path, digest: &Digest) -> Result<()> {
+        if fs::read(path).is_ok_and(|b| b == digest.as_str().as_bytes()) {
+            return Ok(());
+        }
+        let dir = path.parent().expect("a link path has a directory");
+        let name = Path::new(path.file_name().expect("a link path has a file name"));
+        if self.stage_dir(dir, &[(name, digest)])? {
+            return Ok(());
+        }
+        let mut tmp = tempfile::Builder::new().prefix(".link-").tempfile_in(dir).map_err(Error::io(dir))?;
+        io::Write::write_all(&mut tmp, digest.as_str().as_bytes()).map_err(Error::io(path))?;
+        set_mode(tmp.path(), 0o644)?;
+        tmp.as_file().sync_all().map_err(Error::io(path))?;
+        tmp.persist(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e.error })?;
+        Ok(())
     }
-    let dir = path.parent().expect("a link path has a directory");
-    fs::create_dir_all(dir).map_err(Error::io(dir))?;
-    let mut tmp = tempfile::Builder::new().prefix(".link-").tempfile_in(dir).map_err(Error::io(dir))?;
-    io::Write::write_all(&mut tmp, digest.as_str().as_bytes()).map_err(Error::io(path))?;
-    // The registry's own links are 0644; a temp file is 0600.
+
+    /// Creates `dir`, absent so far, holding link files at the given
+    /// relative paths, so that readers see all of it or none: it is built
+    /// in scratch and renamed into place. False when `dir` already exists
+    /// (made by another writer, or before): the caller writes into it.
+    fn stage_dir(&self, dir: &Path, links: &[(&Path, &Digest)]) -> Result<bool> {
+        if dir.is_dir() {
+            return Ok(false);
+        }
+        let parent = dir.parent().expect("a link directory has a parent");
+        fs::create_dir_all(parent).map_err(Error::io(parent))?;
+        let scratch = self.scratch_path();
+        fs::create_dir_all(&scratch).map_err(Error::io(&scratch))?;
+        let staged = tempfile::Builder::new().prefix(".link-").tempdir_in(&scratch).map_err(Error::io(&scratch))?;
+        let staged = staged.keep();
+        let written = links.iter().try_for_each(|(rel, digest)| {
+            let file = staged.join(rel);
+            let sub = file.parent().expect("a staged link has a directory");
+            fs::create_dir_all(sub).map_err(Error::io(sub))?;
+            write_link_file(&file, digest)
+        });
+        let renamed = written
+            .and_then(|()| set_mode(&staged, 0o755))
+            .and_then(|()| fs::rename(&staged, dir).map_err(Error::io(dir)));
+        match renamed {
+            Ok(()) => crate::durable::sync_dir(parent).map_err(Error::io(parent)).map(|()| true),
+            Err(e) => {
+                let _ignored = fs::remove_dir_all(&staged);
+                if dir.is_dir() { Ok(false) } else { Err(e) }
+            }
+        }
+    }
+}
+
+fn write_link_file(path: &Path, digest: &Digest) -> Result<()> {
+    let mut f = File::create(path).map_err(Error::io(path))?;
+    io::Write::write_all(&mut f, digest.as_str().as_bytes()).map_err(Error::io(path))?;
+    // The registry's own links are 0644.
+    set_mode(path, 0o644)?;
+    f.sync_all().map_err(Error::io(path))
+}
+
+fn set_mode(path: &Path, mode: u32) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        tmp.as_file().set_permissions(fs::Permissions::from_mode(0o644)).map_err(Error::io(path))?;
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).map_err(Error::io(path))?;
     }
-    tmp.as_file().sync_all().map_err(Error::io(path))?;
-    tmp.persist(path).map_err(|e| Error::Io { path: path.to_path_buf(), source: e.error })?;
+    #[cfg(not(unix))]
+    let _ = (path, mode);
     Ok(())
 }
 

@@ -352,3 +352,93 @@ async fn faults_end_in_the_same_tree_or_a_named_failure() {
     }
     assert!(fetched.len() <= all.len(), "each missing blob once: {fetched:?}");
 }
+
+/// The child of [`killed_copies_leave_a_sound_tree`]: one copy run of
+/// `RELBUILD_TREE_CHILD_SRC` into the tree `RELBUILD_TREE_CHILD_ROOT`.
+#[test]
+#[ignore = "run by killed_copies_leave_a_sound_tree in a child process"]
+#[allow(clippy::disallowed_methods)]
+fn tree_copy_child() {
+    let (Some(src), Some(root)) =
+        (std::env::var_os("RELBUILD_TREE_CHILD_SRC"), std::env::var_os("RELBUILD_TREE_CHILD_ROOT"))
+    else {
+        return;
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    rt.block_on(async {
+        let src = src.to_string_lossy().into_owned();
+        copy_all(&retrying_client(), &src, Path::new(&root)).await.expect("the child's copy");
+    });
+}
+
+fn copy_in_child(src: &str, root: &Path) -> std::process::Child {
+    Command::new(std::env::current_exe().expect("test binary"))
+        .args(["tree::tree_copy_child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+        .env("RELBUILD_TREE_CHILD_SRC", src)
+        .env("RELBUILD_TREE_CHILD_ROOT", root)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("child starts")
+}
+
+/// SIGKILL at many points of a copy into a tree: after each kill the tree
+/// is sound (every blob verified, every tag complete; only scratch
+/// leftovers), and the run continued across kills ends with the tree of an
+/// uninterrupted run, fetching only blobs that were not there yet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_copies_leave_a_sound_tree() {
+    let c = retrying_client();
+    let source = TestRegistry::start().expect("source registry");
+    let src: Reference = format!("{}/ocp/src", source.host()).parse().expect("reference");
+    let im = images();
+    push_all(&c, &src, &im).await;
+    // Slow bodies, so that a copy takes long enough to be killed in the middle.
+    let proxy = FaultProxy::start(&source.host()).expect("proxy");
+    proxy.add(Fault::new(
+        Matcher::new("GET", "/blobs/"),
+        Action::SlowBody { chunk: 2048, delay: std::time::Duration::from_millis(4) },
+    ));
+    let through = format!("{}/ocp/src", proxy.host());
+    let tmp = tempfile::tempdir().expect("tmp");
+
+    // An uninterrupted run, to know how long one takes (to spread the kills).
+    let clean = tmp.path().join("clean");
+    let started = std::time::Instant::now();
+    let status = copy_in_child(&through, &clean).wait().expect("child runs");
+    assert!(status.success(), "the uninterrupted child copy failed: {status}");
+    let whole = started.elapsed();
+
+    let root = tmp.path().join("killed");
+    let kills = 12u32;
+    for i in 1..=kills {
+        let mut child = copy_in_child(&through, &root);
+        std::thread::sleep(whole * i / (kills + 1));
+        let _ = child.kill(); // SIGKILL; the child may already have finished
+        let _ = child.wait();
+        let Ok(tree) = DistTree::open(&root) else { continue }; // killed before it made the tree
+        let report = tree.verify().expect("verifies");
+        assert!(report.is_ok(), "after kill {i}: {:#?}", report.problems);
+    }
+
+    let tree = DistTree::create(&root).expect("tree");
+    let all: std::collections::BTreeSet<(Digest, u64)> = [&im.docker, &im.oci, &im.arm]
+        .iter()
+        .flat_map(|i| i.blobs().map(|(d, _)| (d.digest.clone(), d.size)))
+        .collect();
+    let present: Vec<&Digest> = all.iter().filter(|(d, size)| tree.has_blob(d, *size)).map(|(d, _)| d).collect();
+    proxy.clear_requests();
+    let status = copy_in_child(&through, &root).wait().expect("child runs");
+    assert!(status.success(), "the final run failed: {status}");
+    assert_eq!(diff(&clean, &root), "", "the tree of an uninterrupted run");
+    let fetched: Vec<String> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.method == "GET" && r.path.contains("/blobs/"))
+        .map(|r| r.path)
+        .collect();
+    for d in &present {
+        assert!(!fetched.iter().any(|p| p.contains(d.as_str())), "{d} was in the tree, yet fetched again");
+    }
+    assert_eq!(fetched.len(), all.len() - present.len(), "each missing blob once: {fetched:?}");
+}
