@@ -28,15 +28,23 @@
 //! # Ok(()) }
 //! ```
 
+mod archive;
+mod composed;
 mod copy;
+mod destination;
+mod layout;
 mod location;
+mod registry;
 mod source;
+mod tree;
 
 use std::path::PathBuf;
 
-pub use copy::{BlobAction, CopiedBlob, CopyOptions, CopyOutcome, ImageDestination, copy_image, copy_images};
+pub use composed::ComposedImage;
+pub use copy::{BlobAction, CopiedBlob, CopyOptions, CopyOutcome, copy_image, copy_images};
+pub use destination::{Destination, ImageDestination};
 pub use location::{ImageLocation, TreeVersion};
-pub use source::{ImageSource, VerifyingReader};
+pub use source::{BlobOrigin, ImageSource, Source, VerifyingReader};
 
 use crate::image::{self, Digest, MediaType};
 
@@ -109,6 +117,14 @@ pub enum Error {
         platform: String,
         /// The platforms it has.
         available: Vec<String>,
+    },
+    /// A composed image asked for a manifest or blob it was not given.
+    #[error("`{location}` has no manifest or blob {digest}")]
+    NotInImage {
+        /// The image.
+        location: String,
+        /// What was asked for.
+        digest: Digest,
     },
     /// A blob larger than the caller's limit for reading into memory.
     #[error("`{location}`: blob {digest} is {size} bytes, over the limit of {limit}")]

@@ -1,5 +1,4 @@
-//! [`ImageSource`]: reading an image from a registry, a layout or an archive
-//! the same way.
+//! [`ImageSource`]: reading an image from any [`Source`] the same way.
 
 use std::fmt;
 use std::io;
@@ -10,58 +9,81 @@ use bytes::Bytes;
 use sha2::{Digest as _, Sha256};
 use tokio::io::{AsyncRead, ReadBuf};
 
-use super::{Error, ImageLocation, Result, TreeVersion, blocking};
+use std::path::PathBuf;
+
+use super::archive::ArchiveImage;
+use super::layout::LayoutImage;
+use super::registry::RegistryImage;
+use super::tree::TreeImage;
+use super::{Error, ImageLocation, Result, blocking};
 use crate::digest::VerifyError;
 use crate::image::{Descriptor, Digest, ImageIndex, Reference};
 use crate::image::{Manifest, RawManifest};
 use crate::registry::{BlobReader, Client};
-use crate::store::{self, DistTree, OciArchive, OciDir};
+use crate::store;
 
-/// An image to read: in a registry, an OCI layout directory or an
-/// unpacked oci-archive.
+/// Where a blob's bytes can be had, as a [`Source`] tells it. The bytes
+/// are not verified yet: [`ImageSource::blob_reader`] and
+/// [`ImageSource::blob_bytes`] check them, and a destination checks them as
+/// it receives them.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum BlobOrigin {
+    /// In a registry repository: streamed from it, or mounted from it
+    /// within the same registry.
+    Registry {
+        /// The client to pull with.
+        client: Client,
+        /// The repository holding it.
+        repo: Reference,
+    },
+    /// A local file whose whole content is the blob.
+    File(PathBuf),
+    /// In memory.
+    Memory(Bytes),
+}
+
+/// One kind of location to read images from: a registry, an OCI layout,
+/// an oci-archive, a distribution tree, or an image assembled in memory
+/// ([`ComposedImage`](super::ComposedImage)). A new kind of location is one
+/// new type implementing this; everything else (verification, streaming,
+/// copying) is shared through [`ImageSource`].
+#[async_trait::async_trait]
+pub trait Source: Send + Sync {
+    /// Where the image is, in [`ImageLocation`] syntax, for messages.
+    fn location(&self) -> String;
+
+    /// The top manifest, exactly as stored: an image manifest or an index.
+    async fn manifest(&self) -> Result<RawManifest>;
+
+    /// The manifest `descriptor` points at (an index entry), verified
+    /// against its digest.
+    async fn manifest_for(&self, descriptor: &Descriptor) -> Result<RawManifest>;
+
+    /// Where blob `descriptor` is. Local sources check that it is there
+    /// (and, for a tree, linked into the repository).
+    fn blob_origin(&self, descriptor: &Descriptor) -> Result<BlobOrigin>;
+
+    /// The registries (API hosts) blobs may come from, so that a copy into
+    /// one of them can mount instead of upload.
+    fn registry_hosts(&self) -> Vec<String> {
+        Vec::new()
+    }
+}
+
+/// An image to read, from any [`Source`]: opened from an [`ImageLocation`]
+/// (a registry, an OCI layout directory, an oci-archive or a distribution
+/// tree), or wrapping a source of the caller's ([`ImageSource::new`]).
 ///
 /// Everything read is verified against the digest it was asked by:
-/// registries stream verified (see [`Client::pull_blob`]), layout files are
+/// registries stream verified (see [`Client::pull_blob`]), local files are
 /// hashed as they are read ([`VerifyingReader`]).
 ///
 /// Layers are read as an `AsyncRead` ([`ImageSource::blob_reader`]); to
 /// untar or decompress them, wrap the reader in
 /// `tokio_util::io::SyncIoBridge` inside `spawn_blocking`.
-#[non_exhaustive]
-pub enum ImageSource {
-    /// A registry image; `reference` names the top manifest by tag or digest.
-    Registry {
-        /// The client to pull with.
-        client: Client,
-        /// The image.
-        reference: Reference,
-    },
-    /// An OCI image layout directory.
-    Layout {
-        /// The layout.
-        dir: OciDir,
-        /// The `index.json` tag; `None` when the layout holds exactly one image.
-        tag: Option<String>,
-    },
-    /// An oci-archive, unpacked into a temporary layout that lives as long
-    /// as this value.
-    Archive {
-        /// The unpacked archive.
-        archive: OciArchive,
-        /// The archive file, for messages.
-        path: std::path::PathBuf,
-        /// The tag; `None` when the archive holds exactly one image.
-        tag: Option<String>,
-    },
-    /// A repository of a distribution storage tree.
-    Tree {
-        /// The tree.
-        tree: DistTree,
-        /// The repository.
-        repo: String,
-        /// The tag or digest; `None` is `latest`.
-        version: Option<TreeVersion>,
-    },
+pub struct ImageSource {
+    inner: Box<dyn Source>,
 }
 
 impl fmt::Debug for ImageSource {
@@ -76,115 +98,44 @@ impl ImageSource {
     /// directory.
     pub async fn open(location: &ImageLocation, client: &Client) -> Result<Self> {
         Ok(match location {
-            ImageLocation::Registry(reference) => {
-                Self::Registry { client: client.clone(), reference: reference.clone() }
-            }
-            ImageLocation::Layout { path, tag } => Self::Layout { dir: OciDir::open(path)?, tag: tag.clone() },
-            ImageLocation::Archive { path, tag } => {
-                let p = path.clone();
-                let archive = blocking("unpacking an oci-archive", move || store::read_archive(p)).await??;
-                Self::Archive { archive, path: path.clone(), tag: tag.clone() }
-            }
+            ImageLocation::Registry(reference) => Self::new(RegistryImage::new(client.clone(), reference.clone())),
+            ImageLocation::Layout { path, tag } => Self::new(LayoutImage::open(path, tag.clone())?),
+            ImageLocation::Archive { path, tag } => Self::new(ArchiveImage::open(path, tag.clone()).await?),
             ImageLocation::Tree { path, repo, version } => {
-                Self::Tree { tree: DistTree::open(path)?, repo: repo.clone(), version: version.clone() }
+                Self::new(TreeImage::open(path, repo.clone(), version.clone())?)
             }
         })
     }
 
-    /// Where the image is, in [`ImageLocation`] syntax, for messages.
-    pub fn location(&self) -> String {
-        match self {
-            Self::Registry { reference, .. } => format!("docker://{reference}"),
-            Self::Layout { dir, tag } => {
-                ImageLocation::Layout { path: dir.path().to_path_buf(), tag: tag.clone() }.to_string()
-            }
-            Self::Archive { path, tag, .. } => {
-                ImageLocation::Archive { path: path.clone(), tag: tag.clone() }.to_string()
-            }
-            Self::Tree { tree, repo, version } => {
-                ImageLocation::Tree { path: tree.path().to_path_buf(), repo: repo.clone(), version: version.clone() }
-                    .to_string()
-            }
-        }
+    /// Reads from `source`.
+    pub fn new(source: impl Source + 'static) -> Self {
+        Self { inner: Box::new(source) }
     }
 
-    /// The layout behind a layout or archive source.
-    fn layout(&self) -> Option<(&OciDir, Option<&str>)> {
-        match self {
-            Self::Registry { .. } | Self::Tree { .. } => None,
-            Self::Layout { dir, tag } => Some((dir, tag.as_deref())),
-            Self::Archive { archive, tag, .. } => Some((archive.dir(), tag.as_deref())),
-        }
+    /// Where the image is, in [`ImageLocation`] syntax, for messages.
+    pub fn location(&self) -> String {
+        self.inner.location()
     }
 
     /// The top manifest, exactly as stored: an image manifest or an index.
     pub async fn manifest(&self) -> Result<RawManifest> {
-        match self {
-            Self::Registry { client, reference } => Ok(client.pull_manifest_raw(reference).await?),
-            Self::Layout { dir, tag } => self.layout_top(dir, tag.as_deref()),
-            Self::Archive { archive, tag, .. } => self.layout_top(archive.dir(), tag.as_deref()),
-            Self::Tree { tree, repo, version } => {
-                let digest = match version {
-                    Some(TreeVersion::Digest(d)) => d.clone(),
-                    Some(TreeVersion::Tag(t)) => tree.resolve(repo, t)?,
-                    None => tree.resolve(repo, "latest")?,
-                };
-                Ok(tree.read_manifest(repo, &digest)?)
-            }
-        }
+        self.inner.manifest().await
     }
 
-    fn layout_top(&self, dir: &OciDir, tag: Option<&str>) -> Result<RawManifest> {
-        if let Some(tag) = tag {
-            return Ok(dir.resolve(tag)?);
-        }
-        // Without a tag, like skopeo: the layout's only image.
-        let index = dir.index()?;
-        match index.manifests.as_slice() {
-            [only] => Ok(dir.read_manifest_as(only)?),
-            all => Err(Error::AmbiguousLayout {
-                location: self.location(),
-                count: all.len(),
-                tags: all
-                    .iter()
-                    .filter_map(|d| d.annotations.as_ref()?.get(store::REF_NAME_ANNOTATION).cloned())
-                    .collect(),
-            }),
-        }
-    }
-
-    /// The manifest with `digest` in the same repository or layout, verified.
-    pub async fn manifest_by_digest(&self, digest: &Digest) -> Result<RawManifest> {
-        match self {
-            Self::Registry { client, reference } => {
-                Ok(client.pull_manifest_raw(&reference.with_digest(digest.clone())).await?)
-            }
-            Self::Tree { tree, repo, .. } => Ok(tree.read_manifest(repo, digest)?),
-            _ => {
-                let (dir, _) = self.layout().expect("not a registry source, so a layout");
-                Ok(dir.read_manifest(digest)?)
-            }
-        }
-    }
-
-    /// The manifest `descriptor` points at, verified against its digest (and,
-    /// for layouts, its size), with the descriptor's media type.
+    /// The manifest `descriptor` points at, verified against its digest,
+    /// with the descriptor's media type.
     pub async fn manifest_for(&self, descriptor: &Descriptor) -> Result<RawManifest> {
-        match self {
-            Self::Registry { client, reference } => {
-                Ok(client.pull_manifest_raw(&reference.with_digest(descriptor.digest.clone())).await?)
-            }
-            Self::Tree { tree, repo, .. } => {
-                let m = tree.read_manifest(repo, &descriptor.digest)?;
-                crate::digest::verify(&descriptor.digest, Some(descriptor.size), m.digest(), m.bytes().len() as u64)
-                    .map_err(store::Error::from)?;
-                Ok(m)
-            }
-            _ => {
-                let (dir, _) = self.layout().expect("not a registry source, so a layout");
-                Ok(dir.read_manifest_as(descriptor)?)
-            }
-        }
+        self.inner.manifest_for(descriptor).await
+    }
+
+    /// Where blob `descriptor` is.
+    pub fn blob_origin(&self, descriptor: &Descriptor) -> Result<BlobOrigin> {
+        self.inner.blob_origin(descriptor)
+    }
+
+    /// The registries blobs may come from.
+    pub fn registry_hosts(&self) -> Vec<String> {
+        self.inner.registry_hosts()
     }
 
     /// The parsed index, when `raw` is one.
@@ -202,79 +153,61 @@ impl ImageSource {
 
     /// A small blob (a config) in memory, verified; refuses blobs over `limit` bytes.
     pub async fn blob_bytes(&self, descriptor: &Descriptor, limit: u64) -> Result<Bytes> {
-        match self {
-            Self::Registry { client, reference } => Ok(client.pull_blob_bytes(reference, descriptor, limit).await?),
-            _ => {
-                if let Self::Tree { tree, repo, .. } = self {
-                    if descriptor.size > limit {
-                        return Err(self.too_large(descriptor, limit));
-                    }
-                    let mut bytes = Vec::new();
-                    let path = tree.blob_path(&descriptor.digest)?;
-                    let file = tree.open_blob(repo, &descriptor.digest)?;
-                    // One byte over the size is enough to tell it is wrong.
-                    io::Read::read_to_end(&mut io::Read::take(file, descriptor.size + 1), &mut bytes)
-                        .map_err(|source| Error::Io { path, source })?;
-                    crate::digest::verify(
-                        &descriptor.digest,
-                        Some(descriptor.size),
-                        &Digest::sha256(&bytes),
-                        bytes.len() as u64,
-                    )
-                    .map_err(store::Error::from)?;
-                    return Ok(bytes.into());
-                }
-                if descriptor.size > limit {
-                    return Err(self.too_large(descriptor, limit));
-                }
-                let (dir, _) = self.layout().expect("not a registry source, so a layout");
-                Ok(dir.read_blob_verified(&descriptor.digest, Some(descriptor.size))?.into())
-            }
+        let origin = self.blob_origin(descriptor)?;
+        if let BlobOrigin::Registry { client, repo } = &origin {
+            return Ok(client.pull_blob_bytes(repo, descriptor, limit).await?);
         }
+        if descriptor.size > limit {
+            return Err(Error::BlobTooLarge {
+                location: self.location(),
+                digest: descriptor.digest.clone(),
+                size: descriptor.size,
+                limit,
+            });
+        }
+        let bytes = match origin {
+            BlobOrigin::Memory(b) => b,
+            BlobOrigin::File(path) => {
+                let size = descriptor.size;
+                blocking("reading a blob", move || {
+                    let mut bytes = Vec::new();
+                    let file = std::fs::File::open(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+                    // One byte over the size is enough to tell it is wrong.
+                    io::Read::read_to_end(&mut io::Read::take(file, size + 1), &mut bytes)
+                        .map_err(|source| Error::Io { path, source })?;
+                    Ok::<_, Error>(Bytes::from(bytes))
+                })
+                .await??
+            }
+            BlobOrigin::Registry { .. } => unreachable!("handled above"),
+        };
+        crate::digest::verify(&descriptor.digest, Some(descriptor.size), &Digest::sha256(&bytes), bytes.len() as u64)
+            .map_err(store::Error::from)?;
+        Ok(bytes)
     }
 
     /// A layer (or any blob) as a stream, verified: content that does not
     /// match the descriptor's digest and size ends in an `io::Error` (from a
-    /// registry before the last chunk, from a layout at the end instead of
+    /// registry before the last chunk, from a file at the end instead of
     /// a clean end of file), so read to the end before trusting it.
     pub async fn blob_reader(&self, descriptor: &Descriptor) -> Result<BlobReader> {
-        match self {
-            Self::Registry { client, reference } => Ok(Box::new(client.pull_blob_reader(reference, descriptor))),
-            Self::Tree { tree, repo, .. } => {
-                let file = tokio::fs::File::from_std(tree.open_blob(repo, &descriptor.digest)?);
-                Ok(Box::new(VerifyingReader::new(file, descriptor)))
-            }
-            _ => {
-                let (dir, _) = self.layout().expect("not a registry source, so a layout");
-                let path = dir.blob_path(&descriptor.digest)?;
+        Ok(match self.blob_origin(descriptor)? {
+            BlobOrigin::Registry { client, repo } => Box::new(client.pull_blob_reader(&repo, descriptor)),
+            BlobOrigin::File(path) => {
                 let file = tokio::fs::File::open(&path).await.map_err(|source| {
                     if source.kind() == io::ErrorKind::NotFound {
-                        Error::Store(store::Error::BlobNotFound { digest: descriptor.digest.clone(), path })
+                        Error::Store(store::Error::BlobNotFound {
+                            digest: descriptor.digest.clone(),
+                            path: path.clone(),
+                        })
                     } else {
-                        Error::Io { path, source }
+                        Error::Io { path: path.clone(), source }
                     }
                 })?;
-                Ok(Box::new(VerifyingReader::new(file, descriptor)))
+                Box::new(VerifyingReader::new(file, descriptor))
             }
-        }
-    }
-
-    fn too_large(&self, descriptor: &Descriptor, limit: u64) -> Error {
-        Error::BlobTooLarge {
-            location: self.location(),
-            digest: descriptor.digest.clone(),
-            size: descriptor.size,
-            limit,
-        }
-    }
-
-    /// The file holding blob `digest`, for layout, archive and tree sources.
-    pub(super) fn blob_path(&self, digest: &Digest) -> Option<Result<std::path::PathBuf>> {
-        if let Self::Tree { tree, repo, .. } = self {
-            // Only what the repository links is served from it.
-            return Some(tree.open_blob(repo, digest).and_then(|_| tree.blob_path(digest)).map_err(Error::from));
-        }
-        self.layout().map(|(dir, _)| dir.blob_path(digest).map_err(Error::from))
+            BlobOrigin::Memory(bytes) => Box::new(VerifyingReader::new(io::Cursor::new(bytes), descriptor)),
+        })
     }
 }
 
