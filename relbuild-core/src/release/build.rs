@@ -24,6 +24,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufWriter, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::StreamExt as _;
@@ -34,7 +35,7 @@ use super::lint::{self, LintMode};
 use super::metadata::{self, CincinnatiMetadata, parse_metadata_flag};
 use super::names::{ANNOTATION_FROM_RELEASE, IMAGE_REFERENCES, RELEASE_METADATA};
 use super::naming::Collision;
-use super::output::{self, Payload, ReleaseImage, Written};
+use super::output::{self, ManifestFlavour, Payload, ReleaseImage, Written};
 use super::payload::{Operator, PayloadOptions, PayloadSummary, WrittenFiles, write_payload_observed};
 use super::reproduce::{self, Attempt};
 use super::rewrite::{OperatorTransform, RewriteMode};
@@ -48,6 +49,7 @@ use crate::layer::{ExtractOptions, LayerInfo, OffThreadWriter};
 use crate::progress::{Reporter, WarningKind};
 use crate::registry::Client;
 use crate::store::{Cache, RecordKey};
+use crate::transfer::{CopyOptions, ImageDestination, ImageLocation, ImageSource, copy_image};
 
 /// The required inputs of [`new_release`].
 #[derive(Debug, Clone)]
@@ -917,7 +919,7 @@ async fn build_release(
         let tag_name = match from_label {
             Some(Ok(t)) => Some(t),
             // A multi-arch input labels the per-arch child; fall back to the base tag.
-            Some(Err(_)) if plan.input.as_ref().is_some_and(|i| i.image.list.is_some()) => Some(base_tag.clone()),
+            Some(Err(_)) if plan.input.as_ref().is_some_and(|i| i.list.is_some()) => Some(base_tag.clone()),
             Some(Err(digest)) if need_image => return Err(Error::BaseImageNotInRelease { digest }.into()),
             Some(Err(_)) => None,
             None => Some(base_tag.clone()),
@@ -1024,7 +1026,7 @@ async fn build_release(
             .top_layer
             .as_ref()
             .filter(|(_, diff)| diff == &info.diff_id)
-            .map(|(d, _)| (i.image.reference.clone(), d.clone())),
+            .map(|(d, _)| (Arc::clone(&i.source), d.clone())),
         _ => None,
     };
     let payload = Payload { info, file, reused };
@@ -1037,7 +1039,7 @@ async fn build_release(
     };
     let digest = list.as_ref().or_else(|| images.first().map(|i| &i.manifest)).map(|m| m.digest().clone());
     if let (Some(input), true) = (&plan.input, plan.canonical) {
-        let expected = input.image.top_digest().clone();
+        let expected = input.top_digest().clone();
         let found = digest.clone().unwrap_or_else(|| payload.info.digest.clone());
         if expected != found {
             let tried = match options.rewrite_mode {
@@ -1090,20 +1092,38 @@ async fn build_release(
         local.push(Written::Dir { path: dir.clone(), files });
     }
     if let Some(path) = &out.to_file {
-        output::write_file(client, path, &payload, plan.created).await?;
+        output::write_file(path, &payload, plan.created).await?;
         local.push(Written::File { path: path.clone(), digest: payload.blob().0 });
     }
+    let copy_options = CopyOptions::default().max_concurrent_blobs(options.max_concurrent);
     if let Some(dir) = &out.to_oci_layout {
-        let top = output::write_oci_layout(client, dir, &name, &images, list.as_ref(), &payload).await?;
-        local.push(Written::OciLayout { path: dir.clone(), tag: name.clone(), digest: top.digest });
+        let wrap = |e: crate::Error| Error::OciLayout { path: dir.clone(), source: Box::new(e) };
+        let location = ImageLocation::Layout { path: dir.clone(), tag: Some(name.clone()) };
+        let src = output::release_image_source(
+            client,
+            &location.to_string(),
+            &images,
+            list.as_ref(),
+            &payload,
+            ManifestFlavour::Oci,
+        )
+        .map_err(wrap)?;
+        let dst = ImageDestination::open(&location, client).map_err(|e| wrap(e.into()))?;
+        let copied =
+            copy_image(&ImageSource::new(src), &dst, &copy_options, reporter).await.map_err(|e| wrap(e.into()))?;
+        local.push(Written::OciLayout { path: dir.clone(), tag: name.clone(), digest: copied.digest });
     }
     let mut outputs: Vec<Written> = local.into_iter().rev().collect();
     let mut pushed = None;
     if let Some((dest, _)) = dest {
         if !out.dry_run {
-            output::push_release(client, &dest, &images, list.as_ref(), &payload, options.max_concurrent)
-                .await
-                .map_err(|e| Error::Push { reference: dest.to_string(), source: Box::new(e) })?;
+            let wrap = |e: crate::Error| Error::Push { reference: dest.to_string(), source: Box::new(e) };
+            let src =
+                output::release_image_source(client, &name, &images, list.as_ref(), &payload, ManifestFlavour::Docker)
+                    .map_err(wrap)?;
+            let dst =
+                ImageDestination::open(&ImageLocation::Registry(dest.clone()), client).map_err(|e| wrap(e.into()))?;
+            copy_image(&ImageSource::new(src), &dst, &copy_options, reporter).await.map_err(|e| wrap(e.into()))?;
             pushed = Some(dest.clone());
         }
         if let Some(d) = &digest {

@@ -3,22 +3,25 @@
 //! the unsigned signature message.
 //!
 //! Local outputs are written to a temporary name next to the destination
-//! and renamed into place, so a reader never sees half a file. A push sends
-//! every blob first and the manifest (or list) last.
+//! and renamed into place, so a reader never sees half a file. The release
+//! image itself goes to a registry or an OCI layout through the transfer
+//! engine ([`release_image_source`], then [`crate::transfer::copy_image`]),
+//! which writes every blob first and the manifest (or list) last.
 
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
+use std::sync::Arc;
+
 use bytes::Bytes;
-use futures_util::StreamExt as _;
 use serde::Serialize;
 
 use super::Error;
 use super::names::PAYLOAD_DIR;
 use crate::image::{Descriptor, Digest, ImageIndex, Manifest, MediaType, Platform, RawManifest, Reference};
 use crate::layer::LayerInfo;
-use crate::registry::{Client, RegistryBlob};
-use crate::store::OciDir;
+use crate::registry::Client;
+use crate::transfer::{BlobOrigin, ComposedImage, ImageSource};
 
 /// The release-manifests layer as built.
 #[derive(Debug)]
@@ -28,8 +31,9 @@ pub struct Payload {
     /// The gzipped layer we wrote (a temporary file, deleted on drop).
     pub file: tempfile::TempPath,
     /// For a canonical rebuild: the input release's identical layer (same
-    /// diff ID) whose compressed blob is used instead of ours.
-    pub reused: Option<(Reference, Descriptor)>,
+    /// diff ID) whose compressed blob is used instead of ours, and the
+    /// input release it is read from.
+    pub reused: Option<(Arc<ImageSource>, Descriptor)>,
 }
 
 impl Payload {
@@ -130,74 +134,75 @@ impl Written {
     }
 }
 
-/// Pushes a release to `dest` (which carries the tag): base layers mounted
-/// from their repository (or copied from another registry), the payload
-/// layer and configs uploaded, existing blobs skipped; then the child
-/// manifests by digest and finally the manifest or list by tag.
-#[tracing::instrument(skip_all, fields(dest = %dest))]
-pub async fn push_release(
+/// Which manifests [`release_image_source`] offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManifestFlavour {
+    /// The Docker schema 2 manifests (and list) as built: what is pushed.
+    Docker,
+    /// Their conversion to OCI media types (same blobs): what an OCI layout
+    /// holds, as containers/image lists only OCI manifests and indexes there.
+    Oci,
+}
+
+/// The built release as an image the transfer engine copies, like any
+/// other: its manifests in memory, base layers in the base image's
+/// repository (so a push into the same registry mounts them), configs in
+/// memory, and the payload layer in its file (or, for a canonical rebuild,
+/// wherever the input release keeps the identical blob). `location` names
+/// it in messages.
+///
+/// # Panics
+///
+/// When `images` is empty: there is nothing to copy.
+pub fn release_image_source(
     client: &Client,
-    dest: &Reference,
+    location: &str,
     images: &[ReleaseImage],
     list: Option<&RawManifest>,
     payload: &Payload,
-    concurrency: usize,
-) -> Result<(), crate::Error> {
-    type BlobFuture<'a> = std::pin::Pin<Box<dyn Future<Output = Result<(), crate::Error>> + Send + 'a>>;
-    let mut seen = std::collections::BTreeSet::new();
-    let mut jobs: Vec<BlobFuture<'_>> = Vec::new();
-    for image in images {
-        for layer in &image.base_layers {
-            if !seen.insert(layer.digest.clone()) {
-                continue;
-            }
-            let source = RegistryBlob { client: client.clone(), repo: image.base.clone(), descriptor: layer.clone() };
-            jobs.push(Box::pin(async move {
-                client.mount_blob(dest, &image.base, layer, &source).await?;
-                Ok(())
-            }));
+    flavour: ManifestFlavour,
+) -> Result<ComposedImage, crate::Error> {
+    let manifest = |m: &RawManifest| match flavour {
+        ManifestFlavour::Docker => Ok(m.clone()),
+        ManifestFlavour::Oci => to_oci_manifest(m),
+    };
+    let children = images.iter().map(|i| manifest(&i.manifest)).collect::<Result<Vec<_>, _>>()?;
+    let top = match (list, flavour) {
+        (Some(list), ManifestFlavour::Docker) => list.clone(),
+        (Some(_), ManifestFlavour::Oci) => {
+            let entries = children
+                .iter()
+                .zip(images)
+                .map(|(m, image)| Descriptor { platform: image.platform.clone(), ..m.descriptor() })
+                .collect();
+            let index = ImageIndex {
+                schema_version: 2,
+                media_type: Some(MediaType::OciIndex),
+                manifests: entries,
+                annotations: None,
+            };
+            RawManifest::from_manifest(&Manifest::Index(index))?
         }
-        if seen.insert(image.config_descriptor.digest.clone()) {
-            jobs.push(Box::pin(async move {
-                client.push_blob(dest, &image.config_descriptor, &image.config).await?;
-                Ok(())
-            }));
+        (None, _) => children.first().expect("because `images` is not empty (see # Panics)").clone(),
+    };
+    let mut image = ComposedImage::new(location, top);
+    if list.is_some() {
+        for child in children {
+            image = image.with_manifest(child);
         }
     }
-    let (digest, size) = payload.blob();
-    if seen.insert(digest.clone()) {
-        let desc = images.first().map_or_else(
-            || Descriptor::new(crate::image::MediaType::DockerLayerGzip, digest.clone(), size),
-            |i| i.payload.clone(),
-        );
-        jobs.push(Box::pin(async move {
-            match &payload.reused {
-                Some((repo, _)) => {
-                    let source = RegistryBlob { client: client.clone(), repo: repo.clone(), descriptor: desc.clone() };
-                    client.mount_blob(dest, repo, &desc, &source).await?;
-                }
-                None => {
-                    let path: PathBuf = payload.file.to_path_buf();
-                    client.push_blob(dest, &desc, &path).await?;
-                }
-            }
-            Ok(())
-        }));
-    }
-    let mut results = futures_util::stream::iter(jobs).buffer_unordered(concurrency.max(1));
-    while let Some(r) = results.next().await {
-        r?;
-    }
-    drop(results);
-    if let Some(list) = list {
-        for image in images {
-            client.push_manifest(&dest.with_digest(image.manifest.digest().clone()), &image.manifest).await?;
+    for i in images {
+        for layer in &i.base_layers {
+            let origin = BlobOrigin::Registry { client: client.clone(), repo: i.base.clone() };
+            image = image.with_blob(layer.digest.clone(), origin);
         }
-        client.push_manifest(dest, list).await?;
-    } else if let Some(image) = images.first() {
-        client.push_manifest(dest, &image.manifest).await?;
+        image = image.with_blob(i.config_descriptor.digest.clone(), BlobOrigin::Memory(i.config.clone()));
     }
-    Ok(())
+    let payload_origin = match &payload.reused {
+        Some((source, desc)) => source.blob_origin(desc)?,
+        None => BlobOrigin::File(payload.file.to_path_buf()),
+    };
+    Ok(image.with_blob(payload.blob().0, payload_origin))
 }
 
 /// `--to-dir`: every regular file directly under `release-manifests/` of
@@ -291,12 +296,7 @@ pub fn write_tree(dir: &Path, files: &[TreeFile]) -> Result<(), Error> {
 
 /// `--to-file`: the gzipped layer blob exactly as pushed, mode 0750, mtime
 /// the release creation time.
-pub async fn write_file(
-    client: &Client,
-    path: &Path,
-    payload: &Payload,
-    created: jiff::Timestamp,
-) -> Result<(), Error> {
+pub async fn write_file(path: &Path, payload: &Payload, created: jiff::Timestamp) -> Result<(), Error> {
     let out = |source| Error::Output { path: path.to_path_buf(), source };
     let parent = parent_of(path);
     let tmp = tempfile::Builder::new().prefix(".relbuild-to-file-").tempfile_in(&parent).map_err(out)?;
@@ -307,10 +307,17 @@ pub async fn write_file(
             io::copy(&mut src, tmp.as_file_mut()).map_err(out)?;
             tmp
         }
-        Some((repo, desc)) => client
-            .pull_blob_to_writer(repo, desc, tmp)
-            .await
-            .map_err(|e| Error::Push { reference: repo.to_string(), source: Box::new(e.into()) })?,
+        Some((source, desc)) => {
+            let mut reader = source
+                .blob_reader(desc)
+                .await
+                .map_err(|e| Error::Push { reference: source.location(), source: Box::new(e.into()) })?;
+            let mut file = tokio::fs::File::from_std(tmp.reopen().map_err(out)?);
+            // The reader fails at the end on content that does not match.
+            tokio::io::copy(&mut reader, &mut file).await.map_err(out)?;
+            tokio::io::AsyncWriteExt::flush(&mut file).await.map_err(out)?;
+            tmp
+        }
     };
     set_mode(tmp.as_file(), 0o750).map_err(out)?;
     let secs = u64::try_from(created.as_second()).unwrap_or(0);
@@ -338,79 +345,6 @@ fn to_oci_manifest(manifest: &RawManifest) -> Result<RawManifest, crate::Error> 
         }
     };
     Ok(RawManifest::from_manifest(&converted)?)
-}
-
-/// `--to-oci-layout`: the whole release image (base blobs copied from the
-/// registry) in an OCI image layout at `dir`, tagged `tag`. The manifests
-/// are converted to OCI media types (the blobs are the same), so their
-/// digests differ from the pushed Docker schema 2 ones. Returns the
-/// descriptor of the tagged manifest (or index).
-///
-/// # Panics
-///
-/// When `images` is empty: there is nothing to tag.
-pub async fn write_oci_layout(
-    client: &Client,
-    dir: &Path,
-    tag: &str,
-    images: &[ReleaseImage],
-    list: Option<&RawManifest>,
-    payload: &Payload,
-) -> Result<Descriptor, Error> {
-    let wrap = |e: crate::Error| Error::OciLayout { path: dir.to_path_buf(), source: Box::new(e) };
-    let layout = OciDir::create(dir).map_err(|e| wrap(e.into()))?;
-    for image in images {
-        for layer in &image.base_layers {
-            if layout.has_blob(&layer.digest) {
-                continue;
-            }
-            let w = layout.blob_writer().map_err(|e| wrap(e.into()))?;
-            let w = client.pull_blob_to_writer(&image.base, layer, w).await.map_err(|e| wrap(e.into()))?;
-            w.complete_verified_as(layer).map_err(|e| wrap(e.into()))?;
-        }
-        layout.write_blob(&image.config).map_err(|e| wrap(e.into()))?;
-    }
-    if let Some(image) = images.first()
-        && !layout.has_blob(&image.payload.digest)
-    {
-        match &payload.reused {
-            None => {
-                let f = std::fs::File::open(&payload.file)
-                    .map_err(|source| Error::Output { path: payload.file.to_path_buf(), source })?;
-                layout.copy_blob_from(io::BufReader::new(f), Some(&image.payload)).map_err(|e| wrap(e.into()))?;
-            }
-            Some((repo, desc)) => {
-                let w = layout.blob_writer().map_err(|e| wrap(e.into()))?;
-                let w = client.pull_blob_to_writer(repo, desc, w).await.map_err(|e| wrap(e.into()))?;
-                w.complete_verified_as(desc).map_err(|e| wrap(e.into()))?;
-            }
-        }
-    }
-    let top = match list {
-        Some(_) => {
-            let mut entries = Vec::new();
-            for image in images {
-                let m = to_oci_manifest(&image.manifest).map_err(wrap)?;
-                let mut d = layout.write_manifest_blob(&m).map_err(|e| wrap(e.into()))?;
-                d.platform.clone_from(&image.platform);
-                entries.push(d);
-            }
-            let index = ImageIndex {
-                schema_version: 2,
-                media_type: Some(MediaType::OciIndex),
-                manifests: entries,
-                annotations: None,
-            };
-            let index = RawManifest::from_manifest(&Manifest::Index(index)).map_err(|e| wrap(e.into()))?;
-            layout.write_manifest(&index, Some(tag), None).map_err(|e| wrap(e.into()))?
-        }
-        None => {
-            let image = images.first().expect("because `images` is not empty (see # Panics)");
-            let m = to_oci_manifest(&image.manifest).map_err(wrap)?;
-            layout.write_manifest(&m, Some(tag), None).map_err(|e| wrap(e.into()))?
-        }
-    };
-    Ok(top)
 }
 
 #[derive(Serialize)]

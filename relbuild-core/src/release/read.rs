@@ -115,31 +115,8 @@ pub enum Error {
 /// Reads the release at `source`. `shown` is the pullspec as the user wrote
 /// it, which `info` prints as the image.
 pub async fn read_release(source: &ImageSource, shown: &str, options: &ReadOptions) -> Result<LoadedRelease, Error> {
-    let src_err = |source| Error::Source { image: shown.to_owned(), source };
     let img_err = |source| Error::Image { image: shown.to_owned(), source };
-    let top = source.manifest().await.map_err(src_err)?;
-    let (manifest, list) = match top.parse().map_err(img_err)? {
-        Manifest::Image(_) => (top, None),
-        Manifest::Index(index) => {
-            let child = index.find_platform(&options.platform).ok_or_else(|| Error::NoPlatform {
-                image: shown.to_owned(),
-                platform: options.platform.clone(),
-                available: index
-                    .manifests
-                    .iter()
-                    .filter_map(|d| d.platform.as_ref().map(|p| p.to_os_arch()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-            let raw = source.manifest_for(child).await.map_err(src_err)?;
-            (raw, Some(top))
-        }
-    };
-    let Manifest::Image(image) = manifest.parse().map_err(img_err)? else {
-        return Err(Error::NestedIndex { image: shown.to_owned(), platform: options.platform.clone() });
-    };
-    let config = source.blob_bytes(&image.config, CONFIG_LIMIT).await.map_err(src_err)?;
-
+    let ReadImage { manifest, image, list, config } = read_image(source, shown, &options.platform).await?;
     let mut found = None;
     for (index, desc) in image.layers.iter().enumerate().rev() {
         let extracted = extract_layer(source, shown, desc, PAYLOAD_DIR, &options.extract).await?;
@@ -166,6 +143,49 @@ pub async fn read_release(source: &ImageSource, shown: &str, options: &ReadOptio
     Ok(LoadedRelease { data, manifest, image, list, payload_layer })
 }
 
+/// One image of a release location, as read.
+#[derive(Debug)]
+pub(crate) struct ReadImage {
+    /// The per-platform manifest.
+    pub manifest: RawManifest,
+    /// It, parsed.
+    pub image: ImageManifest,
+    /// The list it was picked from.
+    pub list: Option<RawManifest>,
+    /// The config blob, verified.
+    pub config: bytes::Bytes,
+}
+
+/// Reads the image at `source` (the `platform` child of a list) and its
+/// config; `shown` names it in errors.
+pub(crate) async fn read_image(source: &ImageSource, shown: &str, platform: &str) -> Result<ReadImage, Error> {
+    let src_err = |source| Error::Source { image: shown.to_owned(), source };
+    let img_err = |source| Error::Image { image: shown.to_owned(), source };
+    let top = source.manifest().await.map_err(src_err)?;
+    let (manifest, list) = match top.parse().map_err(img_err)? {
+        Manifest::Image(_) => (top, None),
+        Manifest::Index(index) => {
+            let child = index.find_platform(platform).ok_or_else(|| Error::NoPlatform {
+                image: shown.to_owned(),
+                platform: platform.to_owned(),
+                available: index
+                    .manifests
+                    .iter()
+                    .filter_map(|d| d.platform.as_ref().map(|p| p.to_os_arch()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
+            let raw = source.manifest_for(child).await.map_err(src_err)?;
+            (raw, Some(top))
+        }
+    };
+    let Manifest::Image(image) = manifest.parse().map_err(img_err)? else {
+        return Err(Error::NestedIndex { image: shown.to_owned(), platform: platform.to_owned() });
+    };
+    let config = source.blob_bytes(&image.config, CONFIG_LIMIT).await.map_err(src_err)?;
+    Ok(ReadImage { manifest, image, list, config })
+}
+
 /// The images of a manifest list, in list order; entries without a
 /// platform or for `unknown` (build attestations) are not images to run.
 fn platforms(index: &ImageIndex) -> Vec<PlatformDigest> {
@@ -189,19 +209,40 @@ pub async fn extract_layer(
     prefix: &str,
     options: &ExtractOptions,
 ) -> Result<Extracted, Error> {
-    let reader = source.blob_reader(desc).await.map_err(|source| Error::Source { image: shown.to_owned(), source })?;
-    // Dropping this future (a sibling failed) stops the read at once.
+    extract_layers(source, shown, std::slice::from_ref(desc), prefix, options).await
+}
+
+/// Extracts `prefix` from `layers` (lowest first) as one file system
+/// (whiteouts of upper layers honoured), each streamed as in [`extract_layer`].
+pub async fn extract_layers(
+    source: &ImageSource,
+    shown: &str,
+    layers: &[Descriptor],
+    prefix: &str,
+    options: &ExtractOptions,
+) -> Result<Extracted, Error> {
+    // Dropping this future (a sibling failed) stops the reads at once.
     let stop = CancellationToken::new();
     let _stop_when_dropped = stop.clone().drop_guard();
-    let bridge = CancellableBridge::new(reader, stop);
-    let compression = desc.media_type.layer_compression();
+    let mut readers = Vec::with_capacity(layers.len());
+    for desc in layers {
+        let reader =
+            source.blob_reader(desc).await.map_err(|source| Error::Source { image: shown.to_owned(), source })?;
+        readers.push((
+            desc.digest.clone(),
+            desc.media_type.layer_compression(),
+            CancellableBridge::new(reader, stop.clone()),
+        ));
+    }
     let (prefix, options) = (prefix.to_owned(), options.clone());
-    let result = tokio::task::spawn_blocking(move || -> Result<Extracted, layer::Error> {
+    let result = tokio::task::spawn_blocking(move || -> Result<Extracted, (Digest, layer::Error)> {
         let mut ex = Extractor::new(&prefix, options);
-        ex.add_blob(bridge, compression)?;
+        for (digest, compression, reader) in readers {
+            ex.add_blob(reader, compression).map_err(|e| (digest, e))?;
+        }
         Ok(ex.finish())
     })
     .await
     .map_err(Error::Task)?;
-    result.map_err(|source| Error::Layer { image: shown.to_owned(), digest: desc.digest.clone(), source })
+    result.map_err(|(digest, source)| Error::Layer { image: shown.to_owned(), digest, source })
 }

@@ -8,12 +8,16 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use super::imagestream::{self, ObjectReference, ReferenceMode, TagReference};
-use super::inspect::{Fetcher, InspectedImage};
-use super::names::{ANNOTATION_OVERRIDE, PAYLOAD_DIR};
+use std::sync::Arc;
+
+use super::inspect::Fetcher;
+use super::names::{ANNOTATION_OVERRIDE, IMAGE_REFERENCES, PAYLOAD_DIR, RELEASE_METADATA};
 use super::payload::{ManifestFile, Operator};
+use super::read::{self, ReadImage};
 use super::{Error, ImageStream};
-use crate::image::{Descriptor, Digest, Reference};
-use crate::layer::ExtractOptions;
+use crate::image::{Descriptor, Digest, ImageConfig, RawManifest};
+use crate::layer::{ExtractOptions, Extracted};
+use crate::transfer::{ImageLocation, ImageSource};
 
 /// Where the release's tags come from.
 #[derive(Debug, Clone, Default)]
@@ -196,10 +200,15 @@ pub struct InputMetadata {
 /// An input release (`--from-release`).
 #[derive(Debug, Clone)]
 pub struct InputRelease {
-    /// The pullspec as given.
+    /// The release as given: a pullspec, or an `oci:`, `oci-archive:` or
+    /// `dist:` location.
     pub pullspec: String,
-    /// The image (for the manifests platform).
-    pub image: InspectedImage,
+    /// Where it is read from (a canonical rebuild reuses its payload blob).
+    pub source: Arc<ImageSource>,
+    /// Its manifest (for the manifests platform).
+    pub manifest: RawManifest,
+    /// The manifest list it was picked from, if any.
+    pub list: Option<RawManifest>,
     /// Its `release-manifests/image-references`.
     pub stream: ImageStream,
     /// Its `release-manifests/release-metadata`, if any.
@@ -213,35 +222,46 @@ pub struct InputRelease {
     pub files: BTreeMap<String, Vec<u8>>,
 }
 
-/// Reads an input release: the image, then `image-references` and
-/// `release-metadata` from its top layer (from all layers if the top one
-/// lacks them).
+impl InputRelease {
+    /// The digest the release is known by: its list's, else its manifest's.
+    pub fn top_digest(&self) -> &Digest {
+        self.list.as_ref().unwrap_or(&self.manifest).digest()
+    }
+}
+
+/// Reads an input release from any location the transfer engine reads (a
+/// registry, an OCI layout, an oci-archive, a distribution tree): the
+/// image, then `image-references` and `release-metadata` from its top
+/// layer (from all layers if the top one lacks them).
 pub async fn read_release(fetcher: &Fetcher, pullspec: &str) -> Result<InputRelease, Error> {
     let wrap = |source: crate::Error| Error::FromRelease { reference: pullspec.to_owned(), source: Box::new(source) };
-    let reference: Reference = pullspec.parse().map_err(|e: crate::image::Error| wrap(e.into()))?;
-    let image = fetcher.fetch_image(&reference).await.map_err(wrap)?;
+    let location: ImageLocation = pullspec.parse().map_err(|e: crate::transfer::Error| wrap(e.into()))?;
+    let source = ImageSource::open(&location, fetcher.client()).await.map_err(|e| wrap(e.into()))?;
+    let read_err = |e: read::Error| wrap(e.into());
+    let ReadImage { manifest, image, list, config } =
+        read::read_image(&source, pullspec, fetcher.platform()).await.map_err(read_err)?;
+    let config = ImageConfig::from_slice(&config).map_err(|e| wrap(e.into()))?;
     let options = ExtractOptions::default().top_level_only(true);
-    let layers = &image.image.layers;
+    let layers = &image.layers;
     let mut extracted = match layers.last() {
-        Some(top) => fetcher.extract(&reference, std::slice::from_ref(top), PAYLOAD_DIR, options.clone()).await,
-        None => Ok(Default::default()),
+        Some(top) => read::extract_layer(&source, pullspec, top, PAYLOAD_DIR, &options).await.map_err(read_err)?,
+        None => Extracted::default(),
+    };
+    if extracted.get(IMAGE_REFERENCES).is_none() && layers.len() > 1 {
+        extracted = read::extract_layers(&source, pullspec, layers, PAYLOAD_DIR, &options).await.map_err(read_err)?;
     }
-    .map_err(wrap)?;
-    if extracted.get("image-references").is_none() && layers.len() > 1 {
-        extracted = fetcher.extract(&reference, layers, PAYLOAD_DIR, options).await.map_err(wrap)?;
-    }
-    let Some(refs) = extracted.get("image-references") else {
+    let Some(refs) = extracted.get(IMAGE_REFERENCES) else {
         if !extracted.found {
             // Worded as `info` and `extract` say it.
-            let e = super::read::Error::NotARelease { image: pullspec.to_owned(), layers: layers.len() };
+            let e = read::Error::NotARelease { image: pullspec.to_owned(), layers: layers.len() };
             return Err(wrap(e.into()));
         }
         return Err(Error::NoImageReferences { reference: pullspec.to_owned() });
     };
-    let stream = ImageStream::parse(&refs.data, &format!("{pullspec} {PAYLOAD_DIR}/image-references"))?;
-    let metadata = match extracted.get("release-metadata") {
+    let stream = ImageStream::parse(&refs.data, &format!("{pullspec} {PAYLOAD_DIR}/{IMAGE_REFERENCES}"))?;
+    let metadata = match extracted.get(RELEASE_METADATA) {
         Some(f) => Some(serde_json::from_slice::<InputMetadata>(&f.data).map_err(|e| Error::Parse {
-            file: format!("{pullspec} {PAYLOAD_DIR}/release-metadata"),
+            file: format!("{pullspec} {PAYLOAD_DIR}/{RELEASE_METADATA}"),
             what: "release-metadata",
             line: Some(e.line() as u64),
             column: Some(e.column() as u64),
@@ -249,15 +269,23 @@ pub async fn read_release(fetcher: &Fetcher, pullspec: &str) -> Result<InputRele
         })?),
         None => None,
     };
-    let base_image_digest = image.parsed_config.label(super::names::LABEL_BASE_IMAGE_DIGEST).map(str::to_owned);
-    let top_layer = match (image.image.layers.last(), image.parsed_config.rootfs.diff_ids.last()) {
-        (Some(d), Some(diff)) if image.image.layers.len() == image.parsed_config.rootfs.diff_ids.len() => {
-            Some((d.clone(), diff.clone()))
-        }
+    let base_image_digest = config.label(super::names::LABEL_BASE_IMAGE_DIGEST).map(str::to_owned);
+    let top_layer = match (image.layers.last(), config.rootfs.diff_ids.last()) {
+        (Some(d), Some(diff)) if image.layers.len() == config.rootfs.diff_ids.len() => Some((d.clone(), diff.clone())),
         _ => None,
     };
     let files = extracted.files.into_iter().map(|f| (f.path, f.data)).collect();
-    Ok(InputRelease { pullspec: pullspec.to_owned(), image, stream, metadata, base_image_digest, top_layer, files })
+    Ok(InputRelease {
+        pullspec: pullspec.to_owned(),
+        source: Arc::new(source),
+        manifest,
+        list,
+        stream,
+        metadata,
+        base_image_digest,
+        top_layer,
+        files,
+    })
 }
 
 /// What `--from-dir` provides.
