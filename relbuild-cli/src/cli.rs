@@ -224,8 +224,7 @@ pub(crate) struct NewArgs {
     #[arg(long, default_value = "public", value_name = "MODE")]
     pub(crate) reference_mode: String,
     /// An existing release to start from; its tags, name, previous, next and metadata carry over.
-    /// A pullspec, `oci:DIR[:TAG]`, `oci-archive:FILE[:TAG]` or `dist:DIR//REPO[:TAG|@DIGEST]`.
-    #[arg(long, value_name = "RELEASE")]
+    #[arg(long, value_name = "PULLSPEC")]
     pub(crate) from_release: Option<String>,
     /// A directory with one subdirectory of manifests per operator, and an
     /// optional top-level JSON `image-references`.
