@@ -3,8 +3,8 @@
 //!
 //! Every read goes through a [`Fetcher`], whose three functions
 //! ([`Fetcher::fetch_manifest`], [`Fetcher::fetch_config`],
-//! [`Fetcher::extract`]) are the only places that reach the registry for
-//! input content. All of it is addressed by digest (or resolved to one on the
+//! [`Fetcher::extract_from`]) read input content, through the transfer
+//! engine's [`ImageSource`]. All of it is addressed by digest (or resolved to one on the
 //! first read), so a content-addressed cache plugs in there.
 //!
 //! Layers stream from the registry through decompression and tar parsing on
@@ -18,17 +18,17 @@ use bytes::Bytes;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use super::Error;
 use super::info::parse_component_versions_label;
 use super::names::{
     ANNOTATION_BUILD_VERSIONS, ANNOTATION_COMMIT_ID, ANNOTATION_COMMIT_REF, ANNOTATION_SOURCE_LOCATION,
     ANNOTATION_VERSION_DISPLAY_NAMES, CONFIG_LIMIT, LABEL_OPERATOR,
 };
-use crate::bridge::CancellableBridge;
+use super::{Error, read};
 use crate::image::{Descriptor, ImageConfig, ImageIndex, ImageManifest, Manifest, Platform, RawManifest, Reference};
-use crate::layer::{ExtractOptions, Extracted, Extractor};
+use crate::layer::{ExtractOptions, Extracted};
 use crate::registry::Client;
 use crate::store::{Cache, ExtractKey};
+use crate::transfer::ImageSource;
 
 /// The components `io.openshift.build.versions` may name (oc's `AllowedComponents`).
 pub const ALLOWED_COMPONENTS: [&str; 6] = ["kubernetes", "machine-os", "kernel", "crio", "kubectl", "kubernetes-tests"];
@@ -150,7 +150,7 @@ impl Fetcher {
         let raw = match cached {
             Some(raw) => raw,
             None => {
-                let raw = self.client.pull_manifest_raw(reference).await?;
+                let raw = self.source(reference).manifest().await.map_err(from_transfer)?;
                 if reference.digest().is_some() {
                     self.cache_put(raw.digest(), raw.bytes());
                 }
@@ -171,7 +171,7 @@ impl Fetcher {
         if let Some(b) = self.cache.as_ref().and_then(|c| c.get_blob(&desc.digest)) {
             return Ok(Bytes::from(b));
         }
-        let bytes = self.client.pull_blob_bytes(repo, desc, CONFIG_LIMIT).await?;
+        let bytes = self.source(repo).blob_bytes(desc, CONFIG_LIMIT).await.map_err(from_transfer)?;
         self.cache_put(&desc.digest, &bytes);
         Ok(bytes)
     }
@@ -214,14 +214,33 @@ impl Fetcher {
         Ok(InspectedImage { reference: reference.clone(), list: None, manifest, image, config, parsed_config })
     }
 
+    /// The image `reference` names, read through the transfer engine.
+    fn source(&self, reference: &Reference) -> ImageSource {
+        ImageSource::registry(self.client.clone(), reference.clone())
+    }
+
     /// Extracts directory `prefix` of `layers` (lowest first) of an image
-    /// in `repo`'s repository. Each layer streams from the registry through
-    /// decompression and tar parsing on a blocking thread, and is read to
-    /// its end so its digest is verified.
+    /// in `repo`'s repository. See [`Fetcher::extract_from`].
     #[tracing::instrument(skip(self, layers, options), fields(repo = %repo.name(), layers = layers.len()))]
     pub async fn extract(
         &self,
         repo: &Reference,
+        layers: &[Descriptor],
+        prefix: &str,
+        options: ExtractOptions,
+    ) -> Result<Extracted, crate::Error> {
+        self.extract_from(&self.source(repo), &repo.to_string(), layers, prefix, options).await
+    }
+
+    /// Extracts directory `prefix` of `layers` (lowest first) of the image
+    /// `source` reads (any location), `shown` as in messages; from the
+    /// cache when it holds the result. Each layer streams through
+    /// decompression and tar parsing on a blocking thread, and is read to
+    /// its end so its digest is verified.
+    pub async fn extract_from(
+        &self,
+        source: &ImageSource,
+        shown: &str,
         layers: &[Descriptor],
         prefix: &str,
         options: ExtractOptions,
@@ -235,28 +254,23 @@ impl Fetcher {
         // Dropping this future (a sibling failed) stops its reads at once.
         let stop = self.stop.child_token();
         let _stop_when_dropped = stop.clone().drop_guard();
-        let readers: Vec<_> = layers
-            .iter()
-            .map(|d| {
-                let reader = CancellableBridge::new(self.client.pull_blob_reader(repo, d), stop.clone());
-                (d.media_type.layer_compression(), reader)
-            })
-            .collect();
-        let prefix = prefix.to_owned();
-        let task = self.spawn_blocking(move || -> Result<Extracted, crate::layer::Error> {
-            let mut ex = Extractor::new(&prefix, options);
-            for (compression, reader) in readers {
-                ex.add_blob(reader, compression)?;
-            }
-            Ok(ex.finish())
-        });
-        let extracted = join(task).await?;
+        let job = read::layers_job(source, shown, layers, prefix, &options, stop).await?;
+        let extracted = join(self.spawn_blocking(job)).await.map_err(|(_, e)| e)?;
         if let (Some(c), Some(k)) = (&self.cache, &key)
             && let Err(e) = c.put_extracted(k, &extracted)
         {
             tracing::warn!(error = %e, "could not write to the cache");
         }
         Ok(extracted)
+    }
+}
+
+/// A transfer error as the build reports it: a registry's own error
+/// unwrapped, so that "not found" and "unauthorized" are told apart.
+fn from_transfer(e: crate::transfer::Error) -> crate::Error {
+    match e {
+        crate::transfer::Error::Registry(e) => e.into(),
+        e => e.into(),
     }
 }
 

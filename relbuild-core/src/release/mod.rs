@@ -524,6 +524,14 @@ impl Error {
         };
         match inner {
             crate::Error::Registry(e) => Some(e.as_ref()),
+            crate::Error::Transfer(e) => match e.as_ref() {
+                crate::transfer::Error::Registry(e) => Some(e),
+                _ => None,
+            },
+            crate::Error::Read(e) => match e.as_ref() {
+                read::Error::Source { source: crate::transfer::Error::Registry(e), .. } => Some(e),
+                _ => None,
+            },
             crate::Error::Release(e) => e.registry_error(),
             _ => None,
         }

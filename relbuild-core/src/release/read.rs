@@ -224,6 +224,26 @@ pub async fn extract_layers(
     // Dropping this future (a sibling failed) stops the reads at once.
     let stop = CancellationToken::new();
     let _stop_when_dropped = stop.clone().drop_guard();
+    let job = layers_job(source, shown, layers, prefix, options, stop).await?;
+    let result = tokio::task::spawn_blocking(job).await.map_err(Error::Task)?;
+    result.map_err(|(digest, source)| Error::Layer { image: shown.to_owned(), digest, source })
+}
+
+/// What a blocking layer job returns: the files, or the layer that failed.
+pub(crate) type LayersResult = Result<Extracted, (Digest, layer::Error)>;
+
+/// Opens a verified reader on each of `layers` of `source` (which stops
+/// when `stop` is cancelled) and returns the blocking job that streams
+/// them, lowest first, through one [`Extractor`] for `prefix`. Run it on a
+/// blocking thread; every extraction of image layers goes through here.
+pub(crate) async fn layers_job(
+    source: &ImageSource,
+    shown: &str,
+    layers: &[Descriptor],
+    prefix: &str,
+    options: &ExtractOptions,
+    stop: CancellationToken,
+) -> Result<impl FnOnce() -> LayersResult + Send + 'static, Error> {
     let mut readers = Vec::with_capacity(layers.len());
     for desc in layers {
         let reader =
@@ -235,14 +255,11 @@ pub async fn extract_layers(
         ));
     }
     let (prefix, options) = (prefix.to_owned(), options.clone());
-    let result = tokio::task::spawn_blocking(move || -> Result<Extracted, (Digest, layer::Error)> {
+    Ok(move || {
         let mut ex = Extractor::new(&prefix, options);
         for (digest, compression, reader) in readers {
             ex.add_blob(reader, compression).map_err(|e| (digest, e))?;
         }
         Ok(ex.finish())
     })
-    .await
-    .map_err(Error::Task)?;
-    result.map_err(|(digest, source)| Error::Layer { image: shown.to_owned(), digest, source })
 }

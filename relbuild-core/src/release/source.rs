@@ -243,12 +243,14 @@ pub async fn read_release(fetcher: &Fetcher, pullspec: &str) -> Result<InputRele
     let config = ImageConfig::from_slice(&config).map_err(|e| wrap(e.into()))?;
     let options = ExtractOptions::default().top_level_only(true);
     let layers = &image.layers;
+    // Through the fetcher, so a warm build reads the payload from its cache.
+    let extract = |layers| fetcher.extract_from(&source, pullspec, layers, PAYLOAD_DIR, options.clone());
     let mut extracted = match layers.last() {
-        Some(top) => read::extract_layer(&source, pullspec, top, PAYLOAD_DIR, &options).await.map_err(read_err)?,
+        Some(top) => extract(std::slice::from_ref(top)).await.map_err(wrap)?,
         None => Extracted::default(),
     };
     if extracted.get(IMAGE_REFERENCES).is_none() && layers.len() > 1 {
-        extracted = read::extract_layers(&source, pullspec, layers, PAYLOAD_DIR, &options).await.map_err(read_err)?;
+        extracted = extract(layers).await.map_err(wrap)?;
     }
     let Some(refs) = extracted.get(IMAGE_REFERENCES) else {
         if !extracted.found {

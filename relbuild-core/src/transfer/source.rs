@@ -98,13 +98,18 @@ impl ImageSource {
     /// directory.
     pub async fn open(location: &ImageLocation, client: &Client) -> Result<Self> {
         Ok(match location {
-            ImageLocation::Registry(reference) => Self::new(RegistryImage::new(client.clone(), reference.clone())),
+            ImageLocation::Registry(reference) => Self::registry(client.clone(), reference.clone()),
             ImageLocation::Layout { path, tag } => Self::new(LayoutImage::open(path, tag.clone())?),
             ImageLocation::Archive { path, tag } => Self::new(ArchiveImage::open(path, tag.clone()).await?),
             ImageLocation::Tree { path, repo, version } => {
                 Self::new(TreeImage::open(path, repo.clone(), version.clone())?)
             }
         })
+    }
+
+    /// The image `reference` names in a registry (no I/O yet).
+    pub fn registry(client: Client, reference: Reference) -> Self {
+        Self::new(RegistryImage::new(client, reference))
     }
 
     /// Reads from `source`.
