@@ -82,5 +82,5 @@ pub use error::{Error, Result};
 pub use image::{Descriptor, Digest, ImageConfig, Manifest, MediaType, RawManifest, Reference};
 /// The time type of public signatures ([`release::NewContext::created`]).
 pub use jiff;
-pub use progress::{NoReporter, Reporter, WarningKind};
+pub use progress::{CopyProgress, NoReporter, Reporter, WarningKind};
 pub use store::OciDir;

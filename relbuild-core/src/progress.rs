@@ -36,6 +36,28 @@ pub enum WarningKind {
     Other,
 }
 
+/// Where a copy run ([`copy_images`](crate::transfer::copy_images)) stands,
+/// sent after every blob and every image. Blobs are counted once per
+/// destination store however many images name them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CopyProgress {
+    /// Distinct blobs the run handles.
+    pub blobs_total: u64,
+    /// Of those, the blobs in place so far.
+    pub blobs_done: u64,
+    /// Their bytes.
+    pub bytes_total: u64,
+    /// Bytes that were moved (fetched and written or uploaded).
+    pub bytes_copied: u64,
+    /// Bytes that were already there or were mounted: nothing moved.
+    pub bytes_reused: u64,
+    /// Images (or indexes) the run copies.
+    pub images_total: u64,
+    /// Of those, the ones published.
+    pub images_done: u64,
+}
+
 /// Receives progress events. All methods default to doing nothing.
 pub trait Reporter: Send + Sync {
     /// A blob transfer starts; `size` when known.
@@ -48,6 +70,8 @@ pub trait Reporter: Send + Sync {
     fn on_phase_start(&self, _phase: &str, _total: u64) {}
     /// One step of the current phase is done.
     fn on_phase_step(&self, _phase: &str) {}
+    /// A copy run moved on: see [`CopyProgress`].
+    fn on_copy_progress(&self, _progress: &CopyProgress) {}
     /// A warning the user should see.
     fn on_warning(&self, _kind: WarningKind, _message: &str) {}
     /// A request to `host` failed with `error` and is tried again after

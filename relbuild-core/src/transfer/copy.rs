@@ -2,12 +2,13 @@
 //! [`ImageDestination`], as one run.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
 
 use futures_util::{StreamExt as _, TryStreamExt as _, stream};
 
 use super::{Destination, Error, ImageDestination, ImageSource, Result};
 use crate::image::{Descriptor, Digest, Manifest, MediaType, RawManifest};
-use crate::progress::Reporter;
+use crate::progress::{CopyProgress, Reporter};
 
 /// How [`copy_image`] copies.
 #[derive(Clone, Debug)]
@@ -147,6 +148,17 @@ pub async fn copy_images(
     let wanted = options.max_concurrent_blobs;
     let parallel = planned.iter().map(|job| job.dst.max_concurrent(job.src, wanted)).min().unwrap_or(wanted).max(1);
     reporter.on_phase_start("copying blobs", queue.len() as u64);
+    let progress = Mutex::new(CopyProgress {
+        blobs_total: queue.len() as u64,
+        bytes_total: queue.iter().map(|(_, d)| d.size).sum(),
+        images_total: planned.len() as u64,
+        ..CopyProgress::default()
+    });
+    let advance = |update: &dyn Fn(&mut CopyProgress)| {
+        let mut p = progress.lock().expect("the progress lock is never held across a panic");
+        update(&mut p);
+        reporter.on_copy_progress(&p);
+    };
     let done: Vec<(usize, Digest, BlobAction)> = stream::iter(queue)
         .map(|(i, desc)| {
             let job = &planned[i];
@@ -154,6 +166,13 @@ pub async fn copy_images(
                 let action = job.dst.put_blob(job.src, &desc, reporter).await?;
                 reporter.on_blob_complete(&desc.digest);
                 reporter.on_phase_step("copying blobs");
+                advance(&|p| {
+                    p.blobs_done += 1;
+                    match action {
+                        BlobAction::Copied => p.bytes_copied += desc.size,
+                        BlobAction::Existed | BlobAction::Mounted => p.bytes_reused += desc.size,
+                    }
+                });
                 Ok::<_, Error>((i, desc.digest, action))
             }
         })
@@ -171,6 +190,7 @@ pub async fn copy_images(
             manifests.push(image.descriptor());
         }
         job.dst.publish(&job.top).await?;
+        advance(&|p| p.images_done += 1);
         manifests.push(job.top.descriptor());
         let blobs = job
             .blobs

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use relbuild_core::progress::BlobKind;
+use relbuild_core::progress::{BlobKind, CopyProgress};
 use relbuild_core::registry::{Client, ClientOptions, RetryPolicy};
 use relbuild_core::store::{DistTree, ProblemKind};
 use relbuild_core::transfer::{
@@ -21,13 +21,17 @@ use relbuild_testdata::registry::{NOBODY, RegistryConfig, TestRegistry, skopeo};
 
 /// Records every blob fetch that starts.
 #[derive(Default)]
-struct Pulls(std::sync::Mutex<Vec<Digest>>);
+struct Pulls(std::sync::Mutex<Vec<Digest>>, std::sync::Mutex<Vec<CopyProgress>>);
 
 impl Reporter for Pulls {
     fn on_blob_start(&self, kind: BlobKind, digest: &Digest, _size: Option<u64>) {
         if kind == BlobKind::Pull {
             self.0.lock().expect("lock").push(digest.clone());
         }
+    }
+
+    fn on_copy_progress(&self, progress: &CopyProgress) {
+        self.1.lock().expect("lock").push(*progress);
     }
 }
 
@@ -137,6 +141,27 @@ async fn tree_equals_the_registrys_own_and_is_served_read_only() {
     assert_eq!(fetched.len(), distinct.len(), "every blob fetched once: {fetched:?}");
     assert!(distinct.len() < outcomes.iter().map(|o| o.blobs.len()).sum::<usize>(), "the images share blobs");
     assert_eq!(diff(&oracle.dir().join("storage"), &one_run), "");
+    // Progress: one event per distinct blob and per image, never going back,
+    // ending with every byte moved once.
+    let progress = pulls.1.lock().expect("lock").clone();
+    assert_eq!(progress.len(), distinct.len() + tags.len());
+    assert!(progress.windows(2).all(|w| w[0].blobs_done <= w[1].blobs_done && w[0].images_done <= w[1].images_done));
+    let last = progress.last().expect("progress was reported");
+    let sizes: std::collections::BTreeMap<&Digest, u64> = outcomes
+        .iter()
+        .flat_map(|o| o.blobs.iter().map(|b| (&b.descriptor.digest, b.descriptor.size)))
+        .collect();
+    assert_eq!(
+        (last.blobs_done, last.bytes_copied, last.bytes_reused, last.images_done),
+        (distinct.len() as u64, sizes.values().sum::<u64>(), 0, tags.len() as u64)
+    );
+    assert_eq!((last.blobs_total, last.bytes_total, last.images_total), (last.blobs_done, last.bytes_copied, 3));
+    // Again into the same tree: every byte is reused.
+    let pulls = Pulls::default();
+    copy_images(&jobs, &CopyOptions::default(), &pulls).await.expect("the rerun");
+    let last = *pulls.1.lock().expect("lock").last().expect("progress was reported");
+    assert_eq!((last.bytes_copied, last.bytes_reused), (0, sizes.values().sum::<u64>()));
+    assert!(pulls.0.lock().expect("lock").is_empty(), "nothing fetched");
 
     // A second run copies nothing, and the tree is unchanged.
     let again =
