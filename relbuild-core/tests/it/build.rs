@@ -897,3 +897,30 @@ async fn warm_cache_fetches_only_the_replaced_image() {
     assert!(!paths.is_empty());
     assert!(paths.iter().all(|p| allowed.iter().any(|d| p.contains(d))), "{paths:#?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn warm_from_release_reads_the_input_payload_from_the_cache() {
+    let fx = Fx::new().await;
+    let repo = fx.repo("ocp/release");
+    let options = NewOptions {
+        output: OutputOptions { to_image: Some(repo.clone()), ..OutputOptions::default() },
+        ..named("4.99.0")
+    };
+    let first = fx.build(&ctx(fx.is_file(ReferenceMode::Public)), &options).await.expect("builds");
+    let payload = first.layer.digest.to_string();
+    let proxy = relbuild_testdata::proxy::FaultProxy::start(&fx.reg.host()).expect("proxy");
+    let input = format!("{}/ocp/release@{}", proxy.host(), first.digest.clone().expect("digest"));
+
+    let cache_dir = tempfile::tempdir().expect("tmp");
+    let cache = relbuild_core::store::Cache::open(cache_dir.path()).expect("cache");
+    let options = NewOptions { cache: Some(cache), ..named("4.99.1") };
+    let blob_reads = |proxy: &relbuild_testdata::proxy::FaultProxy| {
+        proxy.requests().into_iter().map(|r| r.path).filter(|p| p.contains(&payload)).count()
+    };
+    let cold = fx.build(&ctx(Source::Release(input.clone())), &options).await.expect("cold build");
+    assert_eq!(blob_reads(&proxy), 1, "the cold build reads the input's payload once");
+    proxy.clear_requests();
+    let warm = fx.build(&ctx(Source::Release(input)), &options).await.expect("warm build");
+    assert_eq!(warm.digest, cold.digest);
+    assert_eq!(blob_reads(&proxy), 0, "{:#?}", proxy.requests());
+}
