@@ -15,8 +15,12 @@
 //! | [`layer`] | tar layers: streaming read (gzip/zstd/plain), subtree extraction, deterministic write | layer blobs |
 //! | [`store`] | OCI image layouts, oci-archive tarballs and distribution storage trees, and their offline checks; the build cache | `oci-layout`, `index.json`, `blobs/sha256/*`; `docker/registry/v2/…`; `<cache>/packs/*.{pack,idx}` |
 //! | [`registry`] | the distribution-spec client: auth, manifests, blobs, uploads, mounts, retries | `/v2/…` |
-//! | [`transfer`] | copying images between registries, OCI layouts, oci-archives and distribution trees (`docker://`, `oci:`, `oci-archive:`, `dist:`) | manifests and blobs, as read |
-//! | [`release`] | release payload assembly and reading | `release-manifests/*` |
+//! | [`transfer`] | **the image-transfer engine**: every image read, copied or pushed goes through it. A [`transfer::Source`] (registry, OCI layout, oci-archive, distribution tree, or an image composed in memory) says where each manifest and blob is; a [`transfer::Destination`] checks, receives and publishes them; [`transfer::copy_images`] runs many images as one deduplicated, verified run (`docker://`, `oci:`, `oci-archive:`, `dist:`) | manifests and blobs, as read |
+//! | [`release`] | release payload assembly and reading, on top of `transfer`: `new` reads its inputs through [`transfer::ImageSource`] (via `release::inspect::Fetcher`, which adds the build cache) and pushes or writes its result with [`transfer::copy_image`]; `info` and `extract` read through `ImageSource` too | `release-manifests/*` |
+//!
+//! No module but `transfer` (and the `registry` client under it) moves
+//! image content: `release` never calls the registry client for manifests
+//! or blobs.
 //!
 //! Format code is synchronous and never touches the network; registry code
 //! is async (tokio + reqwest). Core never prints and never reads the

@@ -8,6 +8,7 @@
 
 use super::include::{self, Cloud, InclusionFilter};
 use super::info::is_manifest_name;
+use super::names::{IMAGE_REFERENCES, RELEASE_METADATA};
 
 /// What to keep and how to write it.
 #[derive(Debug, Clone, Default)]
@@ -46,7 +47,7 @@ pub fn select(files: &[(String, Vec<u8>)], options: &ExtractOptions) -> Result<S
     let filtering = options.included.is_some() || options.credentials_requests.is_some();
     let mut sel = Selection::default();
     for (name, data) in files {
-        let is_metadata = name == "image-references" || name == "release-metadata";
+        let is_metadata = name == IMAGE_REFERENCES || name == RELEASE_METADATA;
         if !is_manifest_name(name) {
             if is_metadata || !filtering {
                 sel.files.push((name.clone(), data.clone()));

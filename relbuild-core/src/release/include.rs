@@ -20,12 +20,7 @@ use serde_json::Value;
 pub const EXCLUDE_PREFIX: &str = "exclude.release.openshift.io/";
 /// `include.release.openshift.io/<profile>`.
 pub const INCLUDE_PREFIX: &str = "include.release.openshift.io/";
-/// Comma list of the feature sets a manifest belongs to.
-pub const FEATURE_SET: &str = "release.openshift.io/feature-set";
-/// Comma list of feature gates (`G` enabled, `-G` disabled) a manifest needs.
-pub const FEATURE_GATE: &str = "release.openshift.io/feature-gate";
-/// Comma list of major versions (`4`, `-5`) a manifest is for.
-pub const MAJOR_VERSION: &str = "release.openshift.io/major-version";
+pub use super::names::{FEATURE_GATE, FEATURE_SET, MAJOR_VERSION};
 /// `+`-separated capabilities a manifest belongs to.
 pub const CAPABILITY: &str = "capability.openshift.io/name";
 /// The default cluster profile.

@@ -37,3 +37,10 @@ pub const RELEASE_METADATA: &str = "release-metadata";
 
 /// The largest image config read.
 pub const CONFIG_LIMIT: u64 = 16 << 20;
+
+/// Comma list of the feature sets a manifest belongs to.
+pub const FEATURE_SET: &str = "release.openshift.io/feature-set";
+/// Comma list of feature gates (`G` enabled, `-G` disabled) a manifest needs.
+pub const FEATURE_GATE: &str = "release.openshift.io/feature-gate";
+/// Comma list of major versions (`4`, `-5`) a manifest is for.
+pub const MAJOR_VERSION: &str = "release.openshift.io/major-version";

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use super::names::PAYLOAD_DIR;
+use super::names::{IMAGE_REFERENCES, PAYLOAD_DIR, RELEASE_METADATA};
 use super::naming::{Collision, PayloadNamer};
 use super::rewrite::{OperatorTransform, RewriteMode};
 use super::{CincinnatiMetadata, Error, ImageStream};
@@ -123,7 +123,7 @@ pub fn write_payload_observed<W: Write>(
     let mut tar = GoTarWriter::new(out);
     tar.append_dir(PAYLOAD_DIR, 0o777, newest).map_err(io)?;
     let release_files =
-        vec![("image-references".to_owned(), release.to_json()?), ("release-metadata".to_owned(), metadata.to_json()?)];
+        vec![(IMAGE_REFERENCES.to_owned(), release.to_json()?), (RELEASE_METADATA.to_owned(), metadata.to_json()?)];
     for (name, data) in &release_files {
         tar.append_file(&format!("{PAYLOAD_DIR}/{name}"), 0o444, newest, data).map_err(io)?;
     }

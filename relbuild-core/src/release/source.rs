@@ -311,7 +311,7 @@ pub fn read_dir(dir: &Path, exclude: &[String], options: &ExtractOptions) -> Res
         move |source| Error::ReadInput { path, source }
     };
     let mut out = DirSource { stream: new_stream(), ..DirSource::default() };
-    let top = dir.join("image-references");
+    let top = dir.join(IMAGE_REFERENCES);
     if top.is_file() {
         let bytes = std::fs::read(&top).map_err(io(&top))?;
         out.stream = ImageStream::parse_json(&bytes, &top.display().to_string())?;
@@ -361,7 +361,7 @@ pub fn read_dir(dir: &Path, exclude: &[String], options: &ExtractOptions) -> Res
                 Err(_) => 0,
             };
             let f = ManifestFile { data, mtime };
-            if fname == "image-references" {
+            if fname == IMAGE_REFERENCES {
                 op.image_references = Some(f);
             } else {
                 op.files.insert(fname, f);

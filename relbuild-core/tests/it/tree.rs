@@ -147,10 +147,8 @@ async fn tree_equals_the_registrys_own_and_is_served_read_only() {
     assert_eq!(progress.len(), distinct.len() + tags.len());
     assert!(progress.windows(2).all(|w| w[0].blobs_done <= w[1].blobs_done && w[0].images_done <= w[1].images_done));
     let last = progress.last().expect("progress was reported");
-    let sizes: std::collections::BTreeMap<&Digest, u64> = outcomes
-        .iter()
-        .flat_map(|o| o.blobs.iter().map(|b| (&b.descriptor.digest, b.descriptor.size)))
-        .collect();
+    let sizes: std::collections::BTreeMap<&Digest, u64> =
+        outcomes.iter().flat_map(|o| o.blobs.iter().map(|b| (&b.descriptor.digest, b.descriptor.size))).collect();
     assert_eq!(
         (last.blobs_done, last.bytes_copied, last.bytes_reused, last.images_done),
         (distinct.len() as u64, sizes.values().sum::<u64>(), 0, tags.len() as u64)

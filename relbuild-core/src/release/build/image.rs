@@ -161,7 +161,7 @@ pub(super) async fn base_references(
     let caps = options.extract.clone().top_level_only(true);
     let extracted =
         fetcher.extract(&img.reference, std::slice::from_ref(top), "manifests", caps).await.map_err(wrap)?;
-    match extracted.get("image-references") {
+    match extracted.get(IMAGE_REFERENCES) {
         Some(f) => Ok((referenced_tags(&base.to_string(), &f.data)?, true)),
         None => Ok((Vec::new(), extracted.found)),
     }

@@ -60,7 +60,7 @@ pub(super) async fn inspect_tag(
     let mut op = Operator { tag, files: BTreeMap::new(), image_references: None, is_override: replaced };
     for f in extracted.files {
         let file = crate::release::payload::ManifestFile { data: f.data, mtime: f.mtime };
-        if f.path == "image-references" {
+        if f.path == IMAGE_REFERENCES {
             op.image_references = Some(file);
         } else {
             op.files.insert(f.path, file);
