@@ -5,6 +5,7 @@ mod bad_input;
 mod common;
 mod flow;
 mod guards;
+mod local_releases;
 mod messages;
 mod noise;
 mod pipes;
