@@ -20,6 +20,18 @@ impl<W: Write> HashingWriter<W> {
         Self { inner, hasher: Sha256::new(), len: 0 }
     }
 
+    /// Wraps `inner`, which already holds `len` bytes that `hasher` has
+    /// hashed: writing continues after them, and [`Self::finish`] gives the
+    /// digest of the whole.
+    pub fn resumed(inner: W, hasher: Sha256, len: u64) -> Self {
+        Self { inner, hasher, len }
+    }
+
+    /// The hash state of what was written so far.
+    pub fn hasher(&self) -> &Sha256 {
+        &self.hasher
+    }
+
     /// Bytes written so far.
     pub fn len(&self) -> u64 {
         self.len

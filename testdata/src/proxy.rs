@@ -143,6 +143,8 @@ pub struct Seen {
     pub path: String,
     /// The `Authorization` header, if any.
     pub authorization: Option<String>,
+    /// The `Range` header, if any.
+    pub range: Option<String>,
     /// The status sent back (0 if the connection was closed without one).
     pub status: u16,
     /// The fault applied, if any.
@@ -241,7 +243,9 @@ impl Ctx {
     async fn handle(&self, req: Request<Incoming>) -> Reply {
         let method = req.method().as_str().to_owned();
         let path = req.uri().path_and_query().map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
-        let authorization = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let header_of =
+            |name| req.headers().get(name).and_then(|v: &header::HeaderValue| v.to_str().ok()).map(str::to_owned);
+        let (authorization, range) = (header_of(header::AUTHORIZATION), header_of(header::RANGE));
         let action = {
             let mut st = lock(&self.state);
             let mut hit = None;
@@ -261,7 +265,7 @@ impl Ctx {
             Reply::Respond(r) => r.status().as_u16(),
             Reply::Close => 0,
         };
-        lock(&self.state).seen.push(Seen { method, path, authorization, status, fault: action });
+        lock(&self.state).seen.push(Seen { method, path, authorization, range, status, fault: action });
         reply
     }
 

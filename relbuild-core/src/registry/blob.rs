@@ -194,13 +194,21 @@ impl Client {
     /// dropped body is resumed. Memory use does not depend on the blob size.
     #[tracing::instrument(skip(self), fields(repo = %repo.name(), digest = %desc.digest))]
     pub fn pull_blob(&self, repo: &Reference, desc: &Descriptor) -> BlobStream {
+        self.pull_blob_from(repo, desc, 0, Sha256::new())
+    }
+
+    /// [`Client::pull_blob`] of the bytes after the first `offset`, which the
+    /// caller has and which `prefix` has hashed (a `Range` request; if the
+    /// server ignores it, the first `offset` bytes are skipped). The stream
+    /// yields only the rest, and is verified as the whole.
+    pub fn pull_blob_from(&self, repo: &Reference, desc: &Descriptor, offset: u64, prefix: Sha256) -> BlobStream {
         let state = PullState {
             client: self.clone(),
             repo: repo.clone(),
             desc: desc.clone(),
             resp: None,
-            hasher: Sha256::new(),
-            received: 0,
+            hasher: prefix,
+            received: offset,
             skip: 0,
             pending: None,
             attempt: 0,
@@ -240,6 +248,20 @@ impl Client {
         desc: &Descriptor,
         writer: W,
     ) -> Result<W, Error> {
+        self.pull_blob_to_writer_from(repo, desc, writer, 0, Sha256::new()).await
+    }
+
+    /// [`Client::pull_blob_to_writer`] into a writer that holds the first
+    /// `offset` bytes already (hashed into `prefix`): only the rest is
+    /// fetched, with a `Range` request (see [`Client::pull_blob_from`]).
+    pub async fn pull_blob_to_writer_from<W: Write + Send + 'static>(
+        &self,
+        repo: &Reference,
+        desc: &Descriptor,
+        writer: W,
+        offset: u64,
+        prefix: Sha256,
+    ) -> Result<W, Error> {
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Bytes>(8);
         let task = tokio::task::spawn_blocking(move || -> io::Result<W> {
             let mut w = writer;
@@ -249,7 +271,7 @@ impl Client {
             w.flush()?;
             Ok(w)
         });
-        let mut stream = self.pull_blob(repo, desc);
+        let mut stream = self.pull_blob_from(repo, desc, offset, prefix);
         let mut failed = None;
         while let Some(item) = stream.next().await {
             match item {

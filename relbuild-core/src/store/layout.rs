@@ -22,6 +22,8 @@ pub const REF_NAME_ANNOTATION: &str = "org.opencontainers.image.ref.name";
 /// Temp files start with a dot so they can never be mistaken for a blob
 /// (whose name is hex) and `fsck` can report what a crash left behind.
 pub(super) const BLOB_TMP_PREFIX: &str = ".tmp-blob-";
+/// The name prefix of a resumable partial blob ([`BlobWriter::resumable`]).
+pub(super) const PARTIAL_PREFIX: &str = ".tmp-blob-partial-";
 pub(super) const INDEX_TMP_PREFIX: &str = ".tmp-index-";
 
 const OCI_LAYOUT_BYTES: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
@@ -114,6 +116,12 @@ impl OciDir {
     /// `blobs/sha256/`, hashed as it is written. See [`BlobWriter`].
     pub fn blob_writer(&self) -> Result<BlobWriter> {
         BlobWriter::new(self.blobs_dir(), BlobPlace::Flat(self.blobs_dir()))
+    }
+
+    /// A writer for blob `expected` that continues a partial file an
+    /// interrupted copy left (see [`BlobWriter::resumable`]).
+    pub fn resumable_writer(&self, expected: &Descriptor) -> Result<BlobWriter> {
+        BlobWriter::resumable(self.blobs_dir(), BlobPlace::Flat(self.blobs_dir()), expected)
     }
 
     /// Stores `bytes` as a blob and returns its digest and size. A blob of
@@ -656,6 +664,65 @@ impl BlobWriter {
         Ok(Self { inner: HashingWriter::new(BufWriter::with_capacity(128 * 1024, tmp)), place })
     }
 
+    /// A writer for the blob `expected` names that continues what an
+    /// earlier, interrupted writer left (`<scratch>/partial-sha256-<hex>`,
+    /// kept when a transfer fails or the process dies), so that a rerun
+    /// fetches only the rest ([`Self::len`] bytes are there already, hashed
+    /// into [`Self::prefix_hasher`]). The partial file is locked while it is
+    /// written; when another writer holds it, this one starts afresh in a
+    /// temporary file of its own. Data over the expected size is discarded.
+    pub(crate) fn resumable(scratch: PathBuf, place: BlobPlace, expected: &Descriptor) -> Result<Self> {
+        fs::create_dir_all(&scratch).map_err(Error::io(&scratch))?;
+        let path =
+            scratch.join(format!("{PARTIAL_PREFIX}{}-{}", expected.digest.algorithm(), expected.digest.encoded()));
+        let mut file = fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(Error::io(&path))?;
+        if file.try_lock().is_err() {
+            return Self::new(scratch, place);
+        }
+        let mut len = file.metadata().map_err(Error::io(&path))?.len();
+        if len > expected.size {
+            file.set_len(0).map_err(Error::io(&path))?;
+            len = 0;
+        }
+        // Hash what is there; the file position ends after it.
+        let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+        let mut buf = vec![0u8; 128 * 1024];
+        let mut read = 0u64;
+        while read < len {
+            let n = file.read(&mut buf).map_err(Error::io(&path))?;
+            if n == 0 {
+                break;
+            }
+            sha2::Digest::update(&mut hasher, &buf[..n]);
+            read += n as u64;
+        }
+        let mut tmp =
+            NamedTempFile::from_parts(file, tempfile::TempPath::try_from_path(&path).map_err(Error::io(&path))?);
+        // Kept when the writer is dropped unfinished: the next run resumes it.
+        tmp.disable_cleanup(true);
+        Ok(Self { inner: HashingWriter::resumed(BufWriter::with_capacity(128 * 1024, tmp), hasher, read), place })
+    }
+
+    /// The hash state of what was written so far (for a
+    /// [`resumable`](Self::resumable) writer, of what it started with).
+    pub fn prefix_hasher(&self) -> sha2::Sha256 {
+        self.inner.hasher().clone()
+    }
+
+    /// Deletes the content written so far (a partial file that did not
+    /// verify must not be resumed).
+    pub fn discard(self) {
+        let path = self.temp_path().to_path_buf();
+        drop(self);
+        let _ignored = fs::remove_file(path);
+    }
+
     /// Bytes written so far.
     pub fn len(&self) -> u64 {
         self.inner.len()
@@ -737,8 +804,11 @@ impl BlobWriter {
         }
         let place = self.place.clone();
         let (tmp, digest, len) = self.finish()?;
-        // On a mismatch `tmp` is dropped here, which deletes it.
-        digest::verify(&expected.digest, Some(expected.size), &digest, len)?;
+        if let Err(e) = digest::verify(&expected.digest, Some(expected.size), &digest, len) {
+            // Also a kept partial file: bad data is never resumed.
+            let _ignored = fs::remove_file(tmp.path());
+            return Err(e.into());
+        }
         Self::persist(tmp, &place, &digest)?;
         Ok((digest, len))
     }

@@ -101,6 +101,12 @@ impl DistTree {
         BlobWriter::new(self.root.join(SCRATCH), BlobPlace::Tree(self.v2()))
     }
 
+    /// A writer for blob `expected` that continues a partial file an
+    /// interrupted copy left in scratch (see [`BlobWriter::resumable`]).
+    pub fn resumable_writer(&self, expected: &Descriptor) -> Result<BlobWriter> {
+        BlobWriter::resumable(self.root.join(SCRATCH), BlobPlace::Tree(self.v2()), expected)
+    }
+
     /// Copies `reader` into the blob `expected` names, verified, unless the
     /// data is there already with the right size (a tree written by the
     /// engine only holds verified data; [`Self::verify`] re-hashes).

@@ -11,7 +11,7 @@ use super::{BlobAction, BlobOrigin, Error, ImageLocation, ImageSource, Result, b
 use crate::image::{Descriptor, RawManifest};
 use crate::progress::Reporter;
 use crate::registry::Client;
-use crate::store::BlobWriter;
+use crate::store::{self, BlobWriter};
 
 /// One kind of location to write images to: a registry, an OCI layout, an
 /// oci-archive or a distribution tree. A copy calls it in a fixed order:
@@ -107,17 +107,80 @@ impl ImageDestination {
     }
 }
 
-/// Stores blob `desc` from `origin` through `writer` (a layout's or a
-/// tree's), verified before it gets its name; the local stores' one way
-/// of receiving a blob.
-pub(super) async fn receive_local(writer: BlobWriter, origin: BlobOrigin, desc: &Descriptor) -> Result<()> {
+/// Where a local store ([`receive_local`]) writes blobs: a fresh
+/// temporary file, or one that continues an interrupted copy's partial file.
+pub(super) trait LocalStore: Sync {
+    /// A writer for a new blob.
+    fn blob_writer(&self) -> store::Result<BlobWriter>;
+    /// A writer for blob `expected` that resumes its partial file.
+    fn resumable_writer(&self, expected: &Descriptor) -> store::Result<BlobWriter>;
+}
+
+impl LocalStore for store::DistTree {
+    fn blob_writer(&self) -> store::Result<BlobWriter> {
+        store::DistTree::blob_writer(self)
+    }
+    fn resumable_writer(&self, expected: &Descriptor) -> store::Result<BlobWriter> {
+        store::DistTree::resumable_writer(self, expected)
+    }
+}
+
+impl LocalStore for store::OciDir {
+    fn blob_writer(&self) -> store::Result<BlobWriter> {
+        store::OciDir::blob_writer(self)
+    }
+    fn resumable_writer(&self, expected: &Descriptor) -> store::Result<BlobWriter> {
+        store::OciDir::resumable_writer(self, expected)
+    }
+}
+
+/// Stores blob `desc` from `origin` into `store` (a layout or a tree),
+/// verified before it gets its name; the local stores' one way of receiving
+/// a blob. From a registry the blob is fetched into a partial file that an
+/// interrupted run leaves behind and the next run continues with a `Range`
+/// request; a partial file whose content does not verify is deleted and
+/// the blob fetched whole once more.
+pub(super) async fn receive_local(store: &dyn LocalStore, origin: BlobOrigin, desc: &Descriptor) -> Result<()> {
     let desc = desc.clone();
     match origin {
         BlobOrigin::Registry { client, repo } => {
-            let writer = client.pull_blob_to_writer(&repo, &desc, writer).await?;
-            blocking("storing a blob", move || writer.complete_verified_as(&desc)).await??;
+            let mut fresh = false;
+            loop {
+                let writer = if fresh { store.blob_writer()? } else { store.resumable_writer(&desc)? };
+                let offset = writer.len();
+                let fetched = if offset == desc.size {
+                    // Complete, but killed before it was renamed.
+                    Ok(writer)
+                } else {
+                    let prefix = writer.prefix_hasher();
+                    client.pull_blob_to_writer_from(&repo, &desc, writer, offset, prefix).await
+                };
+                let result = match fetched {
+                    Ok(writer) => {
+                        let d = desc.clone();
+                        blocking("storing a blob", move || writer.complete_verified_as(&d)).await?.map_err(Error::from)
+                    }
+                    Err(e) => Err(e.into()),
+                };
+                match result {
+                    // Resumed content that does not verify: the kept part was bad.
+                    Err(e) if offset > 0 && !fresh && is_mismatch(&e) => {
+                        discard_partial(store, &desc);
+                        fresh = true;
+                        tracing::debug!(digest = %desc.digest, error = %e, "a resumed blob did not verify; fetching it whole");
+                    }
+                    Err(e) => {
+                        if is_mismatch(&e) {
+                            discard_partial(store, &desc);
+                        }
+                        return Err(e);
+                    }
+                    Ok(_) => return Ok(()),
+                }
+            }
         }
         BlobOrigin::File(path) => {
+            let writer = store.blob_writer()?;
             blocking("copying a blob", move || {
                 let mut file = File::open(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
                 writer.copy_from(&mut file, Some(&desc))?;
@@ -126,8 +189,25 @@ pub(super) async fn receive_local(writer: BlobWriter, origin: BlobOrigin, desc: 
             .await??;
         }
         BlobOrigin::Memory(bytes) => {
+            let writer = store.blob_writer()?;
             blocking("storing a blob", move || writer.copy_from(&mut bytes.as_ref(), Some(&desc))).await??;
         }
     }
     Ok(())
+}
+
+/// True when `e` says content did not match its digest or size.
+fn is_mismatch(e: &Error) -> bool {
+    match e {
+        Error::Registry(r) => r.is_digest_mismatch(),
+        Error::Store(store::Error::Verify(_)) => true,
+        _ => false,
+    }
+}
+
+/// Deletes the partial file of `desc`, so that no run resumes bad content.
+fn discard_partial(store: &dyn LocalStore, desc: &Descriptor) {
+    if let Ok(w) = store.resumable_writer(desc) {
+        w.discard();
+    }
 }

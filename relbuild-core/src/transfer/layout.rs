@@ -111,7 +111,7 @@ impl Destination for LayoutTarget {
         }
         let origin = src.blob_origin(desc)?;
         reporter.on_blob_start(BlobKind::Pull, &desc.digest, Some(desc.size));
-        receive_local(self.dir.blob_writer()?, origin, desc).await?;
+        receive_local(self.dir.as_ref(), origin, desc).await?;
         Ok(BlobAction::Copied)
     }
 

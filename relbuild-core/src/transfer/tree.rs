@@ -91,7 +91,7 @@ impl Destination for TreeTarget {
         } else {
             let origin = src.blob_origin(desc)?;
             reporter.on_blob_start(BlobKind::Pull, &desc.digest, Some(desc.size));
-            receive_local(self.tree.blob_writer()?, origin, desc).await?;
+            receive_local(self.tree.as_ref(), origin, desc).await?;
             BlobAction::Copied
         };
         // The data is in place (and synced) before the link names it.

@@ -5,6 +5,8 @@
 //! `DistTree::verify` names each kind of damage.
 
 use std::path::Path;
+
+use sha2::Digest as _;
 use std::process::Command;
 
 use relbuild_core::progress::{BlobKind, CopyProgress};
@@ -14,7 +16,7 @@ use relbuild_core::transfer::{
     BlobAction, CopyOptions, CopyOutcome, ImageDestination, ImageSource, copy_image, copy_images,
 };
 use relbuild_core::{Digest, MediaType, NoReporter, RawManifest, Reference, Reporter};
-use relbuild_testdata::fixture::{StreamSpec, stream_images};
+use relbuild_testdata::fixture::{FileKind, FixtureFile, StreamSpec, stream_images};
 use relbuild_testdata::generate::{BuiltImage, build_image, index_of, push_image};
 use relbuild_testdata::proxy::{Action, Fault, FaultProxy, Matcher};
 use relbuild_testdata::registry::{NOBODY, RegistryConfig, TestRegistry, skopeo};
@@ -464,4 +466,93 @@ async fn killed_copies_leave_a_sound_tree() {
         assert!(!fetched.iter().any(|p| p.contains(d.as_str())), "{d} was in the tree, yet fetched again");
     }
     assert_eq!(fetched.len(), all.len() - present.len(), "each missing blob once: {fetched:?}");
+}
+
+/// An image with one layer of 2 MiB that does not compress (bytes of a
+/// sha256 chain), so that its body arrives in many chunks.
+fn big_image() -> BuiltImage {
+    let mut image =
+        stream_images(&StreamSpec { operators: 1 }).into_iter().find(|i| i.tag == "prometheus").expect("prometheus");
+    let mut data = Vec::with_capacity(2 << 20);
+    let mut block = Digest::sha256(b"seed").to_string().into_bytes();
+    while data.len() < 2 << 20 {
+        block = sha2::Sha256::digest(&block).to_vec();
+        data.extend_from_slice(&block);
+    }
+    image.layers.push(vec![FixtureFile {
+        path: "usr/share/big".into(),
+        mode: 0o644,
+        mtime: 0,
+        kind: FileKind::File(data),
+    }]);
+    build_image(&image).expect("builds")
+}
+
+/// A copy that fails with a body dropped half-way leaves the part it
+/// received in scratch; the next run (a new client, as after a restart)
+/// asks only for the rest with `Range`, and ends with the clean run's tree.
+/// A partial file with bad content is not trusted: the blob is fetched whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_blob_resumes_with_range_in_the_next_run() {
+    let source = TestRegistry::start().expect("source registry");
+    let big = big_image();
+    push_image(&client(), &format!("{}/ocp/src", source.host()).parse().expect("reference"), &big)
+        .await
+        .expect("pushes");
+    let layer = big.layers.last().expect("a layer").0.clone();
+    assert!(layer.size > 1 << 20, "{}", layer.size);
+    let tmp = tempfile::tempdir().expect("tmp");
+    let tree_of = |name: &str| format!("dist:{}//openshift/release:big", tmp.path().join(name).display());
+    let from = format!("docker://{}/ocp/src:{}", source.host(), big.tag);
+    copy(&client(), &from, &tree_of("clean")).await;
+
+    let proxy = FaultProxy::start(&source.host()).expect("proxy");
+    let through = format!("docker://{}/ocp/src:{}", proxy.host(), big.tag);
+    let try_copy = async |to: &str| {
+        let c = client();
+        let src = ImageSource::open(&through.parse().expect("location"), &c).await.expect("source");
+        let dst = ImageDestination::open(&to.parse().expect("location"), &c).expect("destination");
+        copy_image(&src, &dst, &CopyOptions::default(), &NoReporter).await
+    };
+    let blob_path = format!("/blobs/{}", layer.digest);
+    let dropped_at = layer.size / 2;
+    let ranges = |proxy: &FaultProxy| -> Vec<Option<String>> {
+        proxy.requests().into_iter().filter(|r| r.path.ends_with(&blob_path)).map(|r| r.range).collect()
+    };
+    proxy.add(Fault::new(Matcher::new("GET", &blob_path), Action::DropMidBody { after_bytes: dropped_at }));
+    try_copy(&tree_of("resumed")).await.expect_err("without retries the dropped body fails the run");
+    let tree = DistTree::open(tmp.path().join("resumed")).expect("opens");
+    assert!(!tree.blob_path(&layer.digest).expect("path").exists(), "the part is not where readers look");
+
+    proxy.clear_faults();
+    proxy.clear_requests();
+    try_copy(&tree_of("resumed")).await.expect("the rerun");
+    assert_eq!(diff(&tmp.path().join("clean"), &tmp.path().join("resumed")), "", "the clean run's tree");
+    let seen = ranges(&proxy);
+    let [Some(range)] = seen.as_slice() else { panic!("one ranged request for the blob: {seen:?}") };
+    let from: u64 =
+        range.strip_prefix("bytes=").and_then(|r| r.strip_suffix('-')).and_then(|n| n.parse().ok()).expect("bytes=N-");
+    assert!(from > 0 && from <= dropped_at, "resumed from {from} of {dropped_at} delivered");
+
+    // Bad bytes in a partial file: found out at the end, and fetched whole.
+    proxy.add(Fault::new(Matcher::new("GET", &blob_path), Action::DropMidBody { after_bytes: dropped_at }));
+    try_copy(&tree_of("bad-partial")).await.expect_err("the dropped body fails the run");
+    let scratch = tmp.path().join("bad-partial/.relbuild-scratch");
+    let partial = std::fs::read_dir(&scratch)
+        .expect("scratch")
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.to_string_lossy().contains(layer.digest.encoded()))
+        .expect("the partial file is kept");
+    let mut bytes = std::fs::read(&partial).expect("partial");
+    bytes[0] ^= 0xff;
+    std::fs::write(&partial, &bytes).expect("spoil the partial");
+    proxy.clear_faults();
+    proxy.clear_requests();
+    try_copy(&tree_of("bad-partial")).await.expect("the rerun recovers");
+    assert_eq!(diff(&tmp.path().join("clean"), &tmp.path().join("bad-partial")), "");
+    let seen = ranges(&proxy);
+    assert_eq!(seen.len(), 2, "a ranged try, then the whole blob: {seen:?}");
+    assert!(seen[0].is_some() && seen[1].is_none(), "{seen:?}");
+    assert!(!partial.exists(), "the bad partial file is gone");
 }
