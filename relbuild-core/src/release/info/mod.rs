@@ -11,13 +11,18 @@
 //! (`describeReleaseDiff`), to which relbuild adds the manifest files that
 //! were added, removed or changed.
 //!
+//! `--size` and `--verify` need the component images too: [`image_sizes`]
+//! and [`verify_images`] read them through the transfer engine
+//! ([`ImageSource`](crate::transfer::ImageSource)), at most 16 at once.
+//!
 //! | file | what |
 //! |---|---|
 //! | `mod.rs` | the model: [`ReleaseInfo`], [`ReleaseImageData`], release metadata, component versions, [`Error`] |
 //! | `describe.rs` | the human description, commit URLs, `--contents`, `--show-platforms`, `-o name\|pullspec\|digest`, `--image-for`, the `--verify` line |
 //! | `json.rs` | `-o json` |
 //! | `diff.rs` | the comparison of two releases ([`diff`]) and its text and JSON renderers |
-//! | `size.rs` | `--size`: [`ImageSize`], [`size_report`], [`write_size`] |
+//! | `size.rs` | `--size`: reading the images ([`image_sizes`]), [`size_report`], [`write_size`] |
+//! | `verify.rs` | `--verify`: reading every image by its digest ([`verify_images`]) |
 //! | `tabwriter.rs` | the port of Go's `text/tabwriter` |
 
 mod describe;
@@ -25,6 +30,7 @@ mod diff;
 mod json;
 mod size;
 mod tabwriter;
+mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -36,12 +42,15 @@ pub use self::describe::{
 };
 pub use self::diff::{DiffOptions, ImageDiff, ManifestDiff, ReleaseDiff, diff, write_diff, write_diff_json};
 pub use self::json::write_json;
-pub use self::size::{ImageSize, SharedLayer, SizeReport, SizeRow, size_report, write_size};
+pub use self::size::{ImageSize, SharedLayer, SizeReport, SizeRow, image_sizes, size_report, write_size};
+pub use self::verify::{VerifyReport, verify_images};
 use super::config::DockerImageConfig;
 use super::imagestream::{ImageStream, TagReference};
 use super::names::{ANNOTATION_BUILD_VERSIONS, ANNOTATION_VERSION_DISPLAY_NAMES, IMAGE_REFERENCES, RELEASE_METADATA};
+use super::read;
 use super::rewrite::{parse_component_versions, valid_version_key};
 use crate::image::Digest;
+use crate::transfer;
 
 /// Components whose differing versions across images are expected (the
 /// machine OS is versioned per image on purpose) and never warned about.
@@ -95,7 +104,100 @@ pub enum Error {
     /// Writing the output failed.
     #[error("could not write the release information")]
     Write(#[from] std::io::Error),
+    /// A component pullspec of `image-references` that is not an image reference.
+    #[error("image `{tag}` has an invalid pullspec `{pullspec}`")]
+    InvalidPullspec {
+        /// The release tag.
+        tag: String,
+        /// Its pullspec.
+        pullspec: String,
+        /// The reference parser's error.
+        #[source]
+        source: crate::image::Error,
+    },
+    /// `--size`: a component image (its manifest, the platform's image of a
+    /// manifest list, or its config) could not be read.
+    #[error("reading image `{tag}`")]
+    ReadImage {
+        /// The release tag.
+        tag: String,
+        /// Its pullspec (the cause names it too).
+        pullspec: String,
+        /// What went wrong, e.g. [`read::Error::NoPlatform`] for a manifest
+        /// list without the platform asked for.
+        #[source]
+        source: Box<read::Error>,
+    },
+    /// `--verify`: a component image named by tag, so there is no digest to
+    /// check it against.
+    #[error("image `{tag}` is not pinned by digest: `{pullspec}`")]
+    NotPinned {
+        /// The release tag.
+        tag: String,
+        /// Its pullspec.
+        pullspec: String,
+    },
+    /// `--verify`: a component manifest that is missing, or whose content
+    /// does not match the digest the release names.
+    #[error("verifying image `{tag}`")]
+    VerifyImage {
+        /// The release tag.
+        tag: String,
+        /// Its pullspec (the cause names it, or the URL it was read from).
+        pullspec: String,
+        /// Why: not found, a digest mismatch, or the registry failed.
+        #[source]
+        source: Box<transfer::Error>,
+    },
 }
+
+impl Error {
+    /// The release tag and pullspec of the component image the error is
+    /// about, if it is about one.
+    pub fn image(&self) -> Option<(&str, &str)> {
+        match self {
+            Self::InvalidPullspec { tag, pullspec, .. }
+            | Self::ReadImage { tag, pullspec, .. }
+            | Self::NotPinned { tag, pullspec }
+            | Self::VerifyImage { tag, pullspec, .. } => Some((tag, pullspec)),
+            _ => None,
+        }
+    }
+
+    /// True when a component image (or the platform's image of its manifest
+    /// list) does not exist.
+    pub fn is_not_found(&self) -> bool {
+        match self {
+            Self::ReadImage { source, .. } => match &**source {
+                read::Error::NoPlatform { .. } => true,
+                read::Error::Source { source, .. } => source.is_not_found(),
+                _ => false,
+            },
+            Self::VerifyImage { source, .. } => source.is_not_found(),
+            _ => false,
+        }
+    }
+
+    /// True when a component image's content does not match its digest.
+    pub fn is_digest_mismatch(&self) -> bool {
+        let transfer = match self {
+            Self::ReadImage { source, .. } => match &**source {
+                read::Error::Source { source, .. } => source,
+                _ => return false,
+            },
+            Self::VerifyImage { source, .. } => source,
+            _ => return false,
+        };
+        match transfer {
+            transfer::Error::Registry(e) => e.is_digest_mismatch(),
+            transfer::Error::Store(e) => e.is_corrupt(),
+            _ => false,
+        }
+    }
+}
+
+/// How many component images `--size` and `--verify` read at once.
+const CONCURRENT_IMAGES: usize = 16;
 
 /// What the registry side hands over about one release image.
 #[derive(Debug, Clone)]

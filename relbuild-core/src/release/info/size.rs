@@ -1,12 +1,18 @@
 //! `--size`: per image of a release, its age, layers, size and the bytes
-//! only it has, and the layers images share.
+//! only it has, and the layers images share. [`image_sizes`] reads the
+//! images; [`size_report`] and [`write_size`] are pure.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
+use futures_util::stream::{self, StreamExt as _, TryStreamExt as _};
+
 use super::tabwriter::TabWriter;
-use super::{Error, short_human_duration};
-use crate::image::Digest;
+use super::{CONCURRENT_IMAGES, Error, ReleaseInfo, short_human_duration};
+use crate::image::{Digest, ImageConfig, Reference};
+use crate::registry::Client;
+use crate::release::read;
+use crate::transfer::{ImageLocation, ImageSource};
 
 /// One image of a release as `--size` sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,6 +65,51 @@ pub struct SizeRow {
     pub unique: u64,
     /// Labels of its shared layers, in layer order.
     pub shared: Vec<String>,
+}
+
+/// Reads every component image of `info` (for a manifest list, its
+/// `platform` image, `os/arch[/variant]`) and its config, at most 16 at
+/// once, through the transfer engine; everything read is verified against
+/// its digest. Images come back in `image-references` order.
+///
+/// A config that is not a JSON image config (or has no valid `created`)
+/// leaves the creation time unknown rather than failing. A component that
+/// cannot be read fails the whole call, naming the first such image in
+/// `image-references` order: a manifest list without `platform` is
+/// [`Error::ReadImage`] caused by [`read::Error::NoPlatform`], which lists
+/// the platforms the list has.
+pub async fn image_sizes(client: &Client, info: &ReleaseInfo, platform: &str) -> Result<Vec<ImageSize>, Error> {
+    stream::iter(info.image_tags().map(|(t, p)| (t.name.clone(), p.to_owned())))
+        .map(|(tag, pullspec)| image_size(client, tag, pullspec, platform))
+        .buffered(CONCURRENT_IMAGES)
+        .try_collect()
+        .await
+}
+
+async fn image_size(client: &Client, tag: String, pullspec: String, platform: &str) -> Result<ImageSize, Error> {
+    let reference: Reference = match pullspec.parse() {
+        Ok(r) => r,
+        Err(source) => return Err(Error::InvalidPullspec { tag, pullspec, source }),
+    };
+    let read = match read_image(client, reference, &pullspec, platform).await {
+        Ok(read) => read,
+        Err(source) => return Err(Error::ReadImage { tag, pullspec, source: Box::new(source) }),
+    };
+    let created = ImageConfig::from_slice(&read.config).ok().and_then(|c| c.created).and_then(|c| c.parse().ok());
+    let layers = read.image.layers.iter().map(|l| (l.digest.clone(), l.size)).collect();
+    Ok(ImageSize { tag, created, layers })
+}
+
+async fn read_image(
+    client: &Client,
+    reference: Reference,
+    pullspec: &str,
+    platform: &str,
+) -> Result<read::ReadImage, read::Error> {
+    let source = ImageSource::open(&ImageLocation::Registry(reference), client)
+        .await
+        .map_err(|source| read::Error::Source { image: pullspec.to_owned(), source })?;
+    read::read_image(&source, pullspec, platform).await
 }
 
 fn layer_label(mut n: usize) -> String {
