@@ -1,5 +1,5 @@
-//! Images whose layers no honest writer produces, for testing that readers
-//! refuse them.
+//! Images whose layers or configs no honest writer produces, for testing
+//! that readers refuse them (or, where a reader can, carry on without them).
 //!
 //! relbuild-core's `LayerWriter` refuses `..` path components by design, so
 //! these layers are written here with a raw USTAR writer that puts any bytes
@@ -8,9 +8,9 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 
-use anyhow::{Result, ensure};
+use anyhow::{Result, bail, ensure};
 use bytes::Bytes;
-use relbuild_core::image::{Descriptor, Digest, MediaType};
+use relbuild_core::image::{Descriptor, Digest, Manifest, MediaType, RawManifest};
 
 use crate::fixture::{MTIME, OPERATOR_LABEL, Role};
 use crate::generate::BuiltImage;
@@ -93,6 +93,27 @@ pub fn hostile_operator() -> Result<BuiltImage> {
     image_from_tars("hostile-operator", Role::Operator, &labels, &[tar])
 }
 
+/// `image` with its config blob cut in half, so that it is no longer JSON,
+/// and a manifest naming that blob (the layers are unchanged), tagged
+/// `<tag>-bad-config`. Registries store any config blob; readers that need
+/// the config must say so, and those that only want its creation time can
+/// do without it.
+pub fn truncated_config(image: &BuiltImage) -> Result<BuiltImage> {
+    let Manifest::Image(mut manifest) = image.manifest.parse()? else {
+        bail!("`{}` is not an image manifest", image.tag);
+    };
+    let bytes = image.config.1.slice(..image.config.1.len() / 2);
+    ensure!(serde_json::from_slice::<serde_json::Value>(&bytes).is_err(), "half a config is still JSON");
+    let desc = Descriptor::new(image.config.0.media_type.clone(), Digest::sha256(&bytes), bytes.len() as u64);
+    manifest.config = desc.clone();
+    Ok(BuiltImage {
+        tag: format!("{}-bad-config", image.tag),
+        manifest: RawManifest::from_manifest(&Manifest::Image(manifest))?,
+        config: (desc, bytes),
+        ..image.clone()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +128,17 @@ mod tests {
         let names: Vec<Vec<u8>> =
             archive.entries().expect("entries").map(|e| e.expect("entry").path_bytes().into_owned()).collect();
         assert_eq!(names, [&b"manifests/"[..], b"manifests/a.yaml", ESCAPING_ENTRY.as_bytes()]);
+    }
+
+    #[test]
+    fn a_truncated_config_is_named_by_its_manifest() {
+        let image = hostile_operator().expect("builds");
+        let bad = truncated_config(&image).expect("truncates");
+        assert_eq!(bad.tag, "hostile-operator-bad-config");
+        assert!(image.config.1.starts_with(&bad.config.1) && bad.config.1.len() < image.config.1.len());
+        let Ok(Manifest::Image(m)) = bad.manifest.parse() else { panic!("an image manifest") };
+        assert_eq!(m.config, bad.config.0);
+        assert_eq!(m.config.digest, Digest::sha256(&bad.config.1));
+        assert_eq!(bad.layers, image.layers);
     }
 }

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use relbuild_core::release::info::{self, DiffOptions, ImageColumns};
 
 use super::release_arg;
@@ -40,12 +40,19 @@ pub(crate) async fn run(args: &InfoArgs, _global: &GlobalArgs) -> Result<ExitCod
         return Ok(ExitCode::SUCCESS);
     }
     if args.size {
-        let images = sizes(&client, &info, &args.filter_by_os).await?;
+        let images = info::image_sizes(&client, &info, &args.filter_by_os).await?;
         info::write_size(&mut out, &info::size_report(&images), jiff::Timestamp::now())?;
         return Ok(ExitCode::SUCCESS);
     }
     if args.verify {
-        verify(&client, &info).await?;
+        let report = info::verify_images(&client, &info).await;
+        if !report.is_ok() {
+            let failed = report.failures.len();
+            for e in report.failures {
+                printer::error(&format!("{:#}", anyhow::Error::new(e)));
+            }
+            bail!("{failed} of the release's images failed verification");
+        }
         info::write_verify_line(&mut out, &info)?;
         return Ok(ExitCode::SUCCESS);
     }
@@ -80,70 +87,4 @@ pub(crate) async fn run(args: &InfoArgs, _global: &GlobalArgs) -> Result<ExitCod
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Pulls every component's manifest by its pinned digest; the client checks
-/// the bytes against the digest, so a mismatch or a missing image fails.
-async fn verify(client: &relbuild_core::registry::Client, info: &info::ReleaseInfo) -> Result<()> {
-    use futures_util::stream::{self, StreamExt as _};
-    let specs: Vec<(String, String)> = info.image_tags().map(|(t, p)| (t.name.clone(), p.to_owned())).collect();
-    let results: Vec<Result<()>> = stream::iter(specs)
-        .map(|(tag, pullspec)| async move {
-            let reference: relbuild_core::Reference = pullspec.parse()?;
-            if reference.digest().is_none() {
-                bail!("image `{tag}` is not pinned by digest: `{pullspec}`");
-            }
-            client
-                .pull_manifest_raw(&reference)
-                .await
-                .map_err(|e| anyhow::Error::new(e).context(format!("verifying image `{tag}`")))?;
-            Ok(())
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    let failures: Vec<_> = results.into_iter().filter_map(Result::err).collect();
-    for f in &failures {
-        printer::error(&format!("{f:#}"));
-    }
-    if !failures.is_empty() {
-        bail!("{} of the release's images failed verification", failures.len());
-    }
-    Ok(())
-}
-
-/// Fetches every component's manifest (the `platform` child of a list) and
-/// config, for `--size`.
-async fn sizes(
-    client: &relbuild_core::registry::Client,
-    info: &info::ReleaseInfo,
-    platform: &str,
-) -> Result<Vec<info::ImageSize>> {
-    use futures_util::stream::{self, StreamExt as _};
-    use relbuild_core::image::{ImageConfig, Manifest};
-    let specs: Vec<(String, String)> = info.image_tags().map(|(t, p)| (t.name.clone(), p.to_owned())).collect();
-    let results: Vec<Result<info::ImageSize>> = stream::iter(specs)
-        .map(|(tag, pullspec)| async move {
-            let context = || format!("reading image `{tag}` ({pullspec})");
-            let reference: relbuild_core::Reference = pullspec.parse().with_context(context)?;
-            let mut manifest = client.pull_manifest(&reference).await.with_context(context)?;
-            if let Manifest::Index(index) = &manifest {
-                let child = index
-                    .find_platform(platform)
-                    .with_context(|| format!("image `{tag}` is a manifest list without `{platform}`"))?;
-                manifest =
-                    client.pull_manifest(&reference.with_digest(child.digest.clone())).await.with_context(context)?;
-            }
-            let Manifest::Image(image) = manifest else {
-                bail!("image `{tag}`: nested manifest lists are not supported")
-            };
-            let config = client.pull_blob_bytes(&reference, &image.config, 16 << 20).await.with_context(context)?;
-            let created = ImageConfig::from_slice(&config).ok().and_then(|c| c.created).and_then(|c| c.parse().ok());
-            let layers = image.layers.iter().map(|l| (l.digest.clone(), l.size)).collect();
-            Ok(info::ImageSize { tag, created, layers })
-        })
-        .buffer_unordered(16)
-        .collect()
-        .await;
-    results.into_iter().collect()
 }

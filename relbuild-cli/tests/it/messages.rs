@@ -53,3 +53,33 @@ fn lint_ends_with_a_count() {
     let json = ok(fx.relbuild().args(["lint", "-o", "json", "payload"])).stdout;
     assert!(json.trim_end().ends_with(']'), "{json}");
 }
+
+/// `info --verify` and `info --size` on a release one of whose images is
+/// gone: `--verify` names it (tag and pullspec) and exits 1, then says how
+/// many failed; `--size` fails naming it.
+#[test]
+fn info_names_the_image_that_is_gone() {
+    let fx = Fx::new();
+    let to = fx.repo("ocp/release");
+    ok(&mut fx.new_cmd("4.99.0", &["--to-image", &to]));
+    let release = format!("{to}:4.99.0");
+    let link = fx.reg.dir().join(format!(
+        "storage/docker/registry/v2/repositories/ocp/stream/_manifests/revisions/sha256/{}/link",
+        fx.digests["prometheus"].encoded()
+    ));
+    std::fs::remove_file(&link).unwrap_or_else(|e| panic!("{}: {e}", link.display()));
+    let pullspec = fx.pullspec("prometheus");
+
+    let out = fx.relbuild().args(["info", "--insecure", "--verify", &release]).output().expect("runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(out.stdout.is_empty(), "no verify line for a damaged release");
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 2, "{stderr}");
+    assert!(errors[0].starts_with(&format!("error: verifying image `prometheus`: `{pullspec}` not found")), "{stderr}");
+    assert_eq!(errors[1], "error: 1 of the release's images failed verification");
+
+    let e = fails(fx.relbuild().args(["info", "--insecure", "--size", &release]));
+    assert!(e.starts_with(&format!("reading image `prometheus`: reading `{pullspec}`: ")), "{e}");
+    assert!(e.contains("not found"), "{e}");
+}
