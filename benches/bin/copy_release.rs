@@ -43,6 +43,7 @@ fn arg(args: &[String], name: &str) -> Option<String> {
     args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned())
 }
 
+#[allow(clippy::print_stdout)] // a benchmark driver: its one line of output is the result
 #[tokio::main(flavor = "multi_thread")]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -87,7 +88,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// One URL per manifest and distinct blob of `images`, for curl.
-async fn write_floor(client: &Client, images: &[(String, String)], file: &str) -> Result<(), Box<dyn std::error::Error>> {
+async fn write_floor(
+    client: &Client,
+    images: &[(String, String)],
+    file: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
     let mut urls = BTreeSet::new();
     let mut blobs = BTreeSet::new();
     for (_, pullspec) in images {

@@ -119,7 +119,7 @@ impl OciDir {
     }
 
     /// A writer for blob `expected` that continues a partial file an
-    /// interrupted copy left (see [`BlobWriter::resumable`]).
+    /// interrupted copy left (see `BlobWriter::resumable`).
     pub fn resumable_writer(&self, expected: &Descriptor) -> Result<BlobWriter> {
         BlobWriter::resumable(self.blobs_dir(), BlobPlace::Flat(self.blobs_dir()), expected)
     }
@@ -710,7 +710,7 @@ impl BlobWriter {
     }
 
     /// The hash state of what was written so far (for a
-    /// [`resumable`](Self::resumable) writer, of what it started with).
+    /// resumable writer, of what it started with).
     pub fn prefix_hasher(&self) -> sha2::Sha256 {
         self.inner.hasher().clone()
     }

@@ -102,7 +102,7 @@ impl DistTree {
     }
 
     /// A writer for blob `expected` that continues a partial file an
-    /// interrupted copy left in scratch (see [`BlobWriter::resumable`]).
+    /// interrupted copy left in scratch (see `BlobWriter::resumable`).
     pub fn resumable_writer(&self, expected: &Descriptor) -> Result<BlobWriter> {
         BlobWriter::resumable(self.root.join(SCRATCH), BlobPlace::Tree(self.v2()), expected)
     }

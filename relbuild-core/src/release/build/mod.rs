@@ -99,7 +99,7 @@ pub struct NewOptions {
     pub to_image_base_tag: String,
     /// How pullspecs are rewritten. `None` (the default) is
     /// [`RewriteMode::Fixed`], except that a canonical rebuild takes
-    /// whichever rules reproduce the input ([`reproduce`](super::reproduce)).
+    /// whichever rules reproduce the input ([`reproduce`]).
     pub rewrite_mode: Option<RewriteMode>,
     /// `--allow-missing-images`.
     pub allow_missing_images: bool,
