@@ -715,14 +715,6 @@ impl BlobWriter {
         self.inner.hasher().clone()
     }
 
-    /// Deletes the content written so far (a partial file that did not
-    /// verify must not be resumed).
-    pub fn discard(self) {
-        let path = self.temp_path().to_path_buf();
-        drop(self);
-        let _ignored = fs::remove_file(path);
-    }
-
     /// Bytes written so far.
     pub fn len(&self) -> u64 {
         self.inner.len()

@@ -147,7 +147,7 @@ pub(super) async fn receive_local(store: &dyn LocalStore, origin: BlobOrigin, de
             let mut fresh = false;
             loop {
                 let writer = if fresh { store.blob_writer()? } else { store.resumable_writer(&desc)? };
-                let offset = writer.len();
+                let (offset, partial) = (writer.len(), writer.temp_path().to_path_buf());
                 let fetched = if offset == desc.size {
                     // Complete, but killed before it was renamed.
                     Ok(writer)
@@ -165,13 +165,13 @@ pub(super) async fn receive_local(store: &dyn LocalStore, origin: BlobOrigin, de
                 match result {
                     // Resumed content that does not verify: the kept part was bad.
                     Err(e) if offset > 0 && !fresh && is_mismatch(&e) => {
-                        discard_partial(store, &desc);
+                        discard(&partial);
                         fresh = true;
                         tracing::debug!(digest = %desc.digest, error = %e, "a resumed blob did not verify; fetching it whole");
                     }
                     Err(e) => {
                         if is_mismatch(&e) {
-                            discard_partial(store, &desc);
+                            discard(&partial);
                         }
                         return Err(e);
                     }
@@ -205,9 +205,8 @@ fn is_mismatch(e: &Error) -> bool {
     }
 }
 
-/// Deletes the partial file of `desc`, so that no run resumes bad content.
-fn discard_partial(store: &dyn LocalStore, desc: &Descriptor) {
-    if let Ok(w) = store.resumable_writer(desc) {
-        w.discard();
-    }
+/// Deletes a partial file whose content did not verify, so that no run
+/// resumes it (already gone when it was a plain temporary file).
+fn discard(partial: &std::path::Path) {
+    let _ignored = std::fs::remove_file(partial);
 }
