@@ -7,7 +7,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use clap::Args;
 use relbuild_core::Reporter;
-use relbuild_core::registry::{AuthFile, Client, ClientOptions};
+use relbuild_core::registry::{AuthFile, Client, ClientOptions, MirrorFileKind, MirrorRules};
 
 /// How to reach registries.
 #[derive(Debug, Clone, Args)]
@@ -26,6 +26,16 @@ pub(crate) struct RegistryArgs {
     /// At most this many requests in flight to one registry (oc's default is 4).
     #[arg(long, default_value_t = relbuild_core::registry::DEFAULT_MAX_PER_REGISTRY, value_name = "N")]
     pub(crate) max_per_registry: usize,
+    /// Read images referenced by digest from the mirrors this
+    /// ImageDigestMirrorSet file names for their repositories first, then
+    /// from the source (unless `mirrorSourcePolicy: NeverContactSource`);
+    /// may be repeated.
+    #[arg(long = "idms-file", value_name = "FILE")]
+    pub(crate) idms_file: Vec<PathBuf>,
+    /// As `--idms-file`, from an ImageContentSourcePolicy file (deprecated
+    /// by OpenShift in favour of IDMS); may be repeated.
+    #[arg(long = "icsp-file", value_name = "FILE")]
+    pub(crate) icsp_file: Vec<PathBuf>,
 }
 
 /// The auth files to try, in order. An explicit `--registry-config` is the
@@ -57,8 +67,15 @@ impl RegistryArgs {
             anyhow::bail!("registry config `{}` does not exist", p.display());
         }
         let auth = AuthFile::discover(&auth_candidates(self.registry_config.as_ref()))?.unwrap_or_else(AuthFile::empty);
+        let mut mirrors = MirrorRules::new();
+        for (kind, files) in [(MirrorFileKind::Idms, &self.idms_file), (MirrorFileKind::Icsp, &self.icsp_file)] {
+            for f in files {
+                mirrors.add_file(kind, f)?;
+            }
+        }
         let mut opts = ClientOptions::default()
             .with_auth(auth)
+            .with_mirrors(mirrors)
             .with_insecure(self.insecure)
             .with_max_per_registry(self.max_per_registry.max(1))
             .with_reporter(reporter);

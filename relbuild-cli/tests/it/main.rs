@@ -7,6 +7,7 @@ mod flow;
 mod guards;
 mod local_releases;
 mod messages;
+mod mirrors;
 mod noise;
 mod pipes;
 mod spellings;

@@ -29,7 +29,12 @@ pub type BlobStream = Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>;
 
 struct PullState {
     client: Client,
+    /// The repository asked for (its mirrors are remembered under it).
+    asked: Reference,
+    /// The repository read from: the first route until one answers.
     repo: Reference,
+    /// Routes after `repo` still to try while none has answered.
+    fallbacks: std::collections::VecDeque<Reference>,
     desc: Descriptor,
     resp: Option<Resp>,
     hasher: Sha256,
@@ -48,7 +53,38 @@ impl PullState {
         self.repo.with_digest(self.desc.digest.clone()).to_string()
     }
 
+    /// Opens the body at the current route; while no route has answered, a
+    /// failing one gives way to the next at once, and only the last one
+    /// gets the retry policy.
     async fn open(&mut self) -> Result<(), Error> {
+        let mut attempts = Vec::new();
+        loop {
+            match self.open_at(self.fallbacks.is_empty()).await {
+                Ok(()) => {
+                    if !attempts.is_empty() || self.repo.name() != self.asked.name() {
+                        self.client.inner.router.remember(&self.asked, &self.repo);
+                    }
+                    self.fallbacks.clear();
+                    return Ok(());
+                }
+                Err(e) => match self.fallbacks.pop_front() {
+                    Some(next) => {
+                        tracing::debug!(at = %self.what(), error = %e, "mirror route failed");
+                        attempts.push((self.what(), e));
+                        self.repo = next;
+                    }
+                    None if attempts.is_empty() => return Err(e),
+                    None => {
+                        attempts.push((self.what(), e));
+                        let reference = self.asked.with_digest(self.desc.digest.clone()).to_string();
+                        return Err(Error::Mirrors { reference, attempts });
+                    }
+                },
+            }
+        }
+    }
+
+    async fn open_at(&mut self, retry: bool) -> Result<(), Error> {
         let url = self.client.repo_url(&self.repo, &format!("blobs/{}", self.desc.digest)).await?;
         let mut headers = HeaderMap::new();
         if self.received > 0 {
@@ -63,7 +99,7 @@ impl PullState {
             body: None,
             reference: &self.repo,
             scopes: Scopes::pull(self.repo.repository()),
-            retry: true,
+            retry,
         };
         let r = self.client.send(&req).await?;
         match r.resp.status() {
@@ -202,9 +238,25 @@ impl Client {
     /// server ignores it, the first `offset` bytes are skipped). The stream
     /// yields only the rest, and is verified as the whole.
     pub fn pull_blob_from(&self, repo: &Reference, desc: &Descriptor, offset: u64, prefix: Sha256) -> BlobStream {
+        let (first, fallbacks, blocked) = if self.inner.router.is_active() {
+            let routes = self.inner.router.routes(repo);
+            let mut all: std::collections::VecDeque<Reference> = routes.repositories.into();
+            let first = all.pop_front();
+            (first, all, routes.source_blocked_by)
+        } else {
+            (None, Default::default(), None)
+        };
+        if first.is_none()
+            && let Some(file) = blocked
+        {
+            let reference = repo.with_digest(desc.digest.clone()).to_string();
+            return Box::pin(futures_util::stream::once(async move { Err(Error::SourceBlocked { reference, file }) }));
+        }
         let state = PullState {
             client: self.clone(),
-            repo: repo.clone(),
+            asked: repo.clone(),
+            repo: first.unwrap_or_else(|| repo.clone()),
+            fallbacks,
             desc: desc.clone(),
             resp: None,
             hasher: prefix,

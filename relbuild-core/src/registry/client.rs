@@ -16,6 +16,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use super::auth::{self, AuthState, Challenge, Scheme, Scopes};
 use super::authfile::{AuthFile, Credential};
 use super::error::{CredentialSource, Envelope, Error, redact_url};
+use super::mirror::{MirrorRules, Router};
 use super::retry::{RetryPolicy, parse_retry_after};
 use crate::image::{Descriptor, Digest, Manifest, MediaType, RawManifest, Reference};
 use crate::progress::{NoReporter, Reporter};
@@ -60,6 +61,8 @@ pub struct ClientOptions {
     pub user_agent: String,
     /// Receives blob transfer progress.
     pub reporter: Arc<dyn Reporter>,
+    /// Digest mirrors to read from before (or instead of) the source.
+    pub mirrors: MirrorRules,
 }
 
 impl Default for ClientOptions {
@@ -76,6 +79,7 @@ impl Default for ClientOptions {
             read_timeout: Duration::from_secs(60),
             user_agent: concat!("relbuild/", env!("CARGO_PKG_VERSION")).to_owned(),
             reporter: Arc::new(NoReporter),
+            mirrors: MirrorRules::new(),
         }
     }
 }
@@ -90,6 +94,7 @@ impl fmt::Debug for ClientOptions {
             .field("retry", &self.retry)
             .field("monolithic_threshold", &self.monolithic_threshold)
             .field("chunk_size", &self.chunk_size)
+            .field("mirrors", &self.mirrors)
             .finish_non_exhaustive()
     }
 }
@@ -138,6 +143,12 @@ impl ClientOptions {
         self
     }
 
+    /// Reads references by digest through `mirrors` (see [`MirrorRules`]).
+    pub fn with_mirrors(mut self, mirrors: MirrorRules) -> Self {
+        self.mirrors = mirrors;
+        self
+    }
+
     /// Builds the client.
     pub fn build(self) -> Result<Client, Error> {
         Client::new(self)
@@ -160,6 +171,8 @@ pub(crate) struct Inner {
     /// Each registry's base URL, probed once (concurrent callers wait for
     /// the one probe instead of each trying TLS).
     base_urls: Mutex<HashMap<String, Arc<tokio::sync::OnceCell<url::Url>>>>,
+    /// Routes reads through [`ClientOptions::mirrors`].
+    pub(crate) router: Arc<Router>,
 }
 
 /// One request as the client loop sends it: rebuildable, so it can be
@@ -359,10 +372,11 @@ impl Client {
         Ok(Self {
             inner: Arc::new(Inner {
                 http,
-                opts,
                 auth: AuthState::default(),
                 limits: Mutex::new(HashMap::new()),
                 base_urls: Mutex::new(HashMap::new()),
+                router: Router::new(opts.mirrors.clone()),
+                opts,
             }),
         })
     }
@@ -664,7 +678,40 @@ impl Client {
     /// `Docker-Content-Digest`, if the registry sent it.
     #[tracing::instrument(skip(self), fields(reference = %reference))]
     pub async fn pull_manifest_raw(&self, reference: &Reference) -> Result<RawManifest, Error> {
-        let req = self.manifest_request(Method::GET, reference).await?;
+        if !self.inner.router.is_active() {
+            return self.pull_manifest_at(reference, true).await;
+        }
+        let routes = self.inner.router.routes(reference);
+        let Some(digest) = reference.digest() else {
+            return match routes.source_blocked_by {
+                Some(file) => Err(Error::SourceBlocked { reference: reference.to_string(), file }),
+                None => self.pull_manifest_at(reference, true).await,
+            };
+        };
+        let tried = routes.repositories.len();
+        let mut attempts = Vec::new();
+        for (i, repo) in routes.repositories.into_iter().enumerate() {
+            let at = repo.with_digest(digest.clone());
+            // Only the last location gets the retry policy: a failing
+            // mirror gives way to the next one at once.
+            match self.pull_manifest_at(&at, i + 1 == tried).await {
+                Ok(raw) => {
+                    self.inner.router.remember(reference, &repo);
+                    return Ok(raw);
+                }
+                Err(e) => {
+                    tracing::debug!(at = %at, error = %e, "mirror route failed");
+                    attempts.push((at.to_string(), e));
+                }
+            }
+        }
+        Err(Error::Mirrors { reference: reference.to_string(), attempts })
+    }
+
+    /// [`Client::pull_manifest_raw`] of exactly `reference`, retrying if `retry`.
+    async fn pull_manifest_at(&self, reference: &Reference, retry: bool) -> Result<RawManifest, Error> {
+        let mut req = self.manifest_request(Method::GET, reference).await?;
+        req.retry = retry;
         let r = self.send(&req).await?;
         if r.resp.status() != StatusCode::OK {
             return Err(status_error(&req.method, &reference.to_string(), r).await);

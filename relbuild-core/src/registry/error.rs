@@ -97,6 +97,21 @@ impl fmt::Display for UsedCredential<'_> {
     }
 }
 
+/// Formats the locations a routed read tried, each with why it failed.
+struct Attempts<'a>(&'a [(String, Error)]);
+
+impl fmt::Display for Attempts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, (at, e)) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "`{at}` ({e})")?;
+        }
+        Ok(())
+    }
+}
+
 /// Errors of the `registry` module.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -300,6 +315,35 @@ pub enum Error {
         #[source]
         source: url::ParseError,
     },
+    /// An `--idms-file` or `--icsp-file` that cannot be used.
+    #[error("mirror file `{}` is invalid: {reason}", path.display())]
+    MirrorFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A reference by tag whose source a `NeverContactSource` rule forbids
+    /// contacting (digest mirrors hold no tags).
+    #[error(
+        "`{reference}` is by tag, and `{}` forbids contacting its source (NeverContactSource); digest mirrors serve only references by digest",
+        file.display()
+    )]
+    SourceBlocked {
+        /// The reference.
+        reference: String,
+        /// The mirror file whose rule blocks the source.
+        file: PathBuf,
+    },
+    /// Every mirror (and the source, when allowed) failed for a reference
+    /// routed by mirror rules.
+    #[error("`{reference}` could not be read from {}", Attempts(attempts))]
+    Mirrors {
+        /// The reference, as asked for.
+        reference: String,
+        /// Each location tried, in order, with its error.
+        attempts: Vec<(String, Error)>,
+    },
     /// A URL given as input that is not an `http://` or `https://` URL.
     #[error("`{url}` is not an http:// or https:// URL")]
     InvalidUrl {
@@ -322,6 +366,9 @@ impl Error {
 
     /// True when the registry said the thing does not exist.
     pub fn is_not_found(&self) -> bool {
+        if let Self::Mirrors { attempts, .. } = self {
+            return attempts.iter().all(|(_, e)| e.is_not_found());
+        }
         matches!(self, Self::NotFound { .. }) || matches!(self, Self::Http { status: 404, .. })
     }
 

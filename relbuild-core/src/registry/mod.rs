@@ -7,6 +7,7 @@
 //! | `upload.rs` | monolithic and chunked uploads, cross-repository mounts, [`BlobSource`] |
 //! | `auth.rs` | `WWW-Authenticate` parsing, multi-scope bearer tokens, the token cache |
 //! | `authfile.rs` | docker/podman auth files and pull secrets ([`AuthFile`]) |
+//! | `mirror.rs` | [`MirrorRules`]: `--idms-file`/`--icsp-file` digest mirrors, and the per-client router that reads through them |
 //! | `retry.rs` | [`RetryPolicy`]: backoff with jitter, `Retry-After` |
 //! | `error.rs` | [`Error`], with the distribution error [`Envelope`] |
 //!
@@ -34,6 +35,7 @@ mod authfile;
 mod blob;
 mod client;
 mod error;
+mod mirror;
 mod retry;
 mod upload;
 
@@ -41,5 +43,6 @@ pub use authfile::{AuthFile, Credential};
 pub use blob::BlobStream;
 pub use client::{Client, ClientOptions, DEFAULT_MAX_PER_REGISTRY, MAX_MANIFEST_SIZE};
 pub use error::{CredentialSource, Envelope, EnvelopeError, Error, redact_url};
+pub use mirror::{MirrorFileKind, MirrorRules, Routes};
 pub use retry::RetryPolicy;
 pub use upload::{BlobReader, BlobSource, OpenFuture, PushOutcome, RegistryBlob};

@@ -4,6 +4,7 @@ mod build;
 mod golden;
 mod golden_registry;
 mod info;
+mod mirrors;
 mod registry;
 mod store;
 mod transfer;
