@@ -5,14 +5,19 @@
 # registry, against the floor of one curl GET of every manifest and
 # distinct blob (32 in parallel). Each copy line reports the peak RSS.
 #
-# Usage: benches/copy.sh [RUNS]   (env: OPERATORS=200)
+# Then one image with a LARGE_MIB MiB layer (default 1024) is copied alone
+# to a tree and to the second registry: peak RSS must not grow with the
+# blob (LARGE_MIB=0 skips it).
+#
+# Usage: benches/copy.sh [RUNS]   (env: OPERATORS=200, LARGE_MIB=1024)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-3}
 operators=${OPERATORS:-200}
+large_mib=${LARGE_MIB:-1024}
 
 .ci/install-tools
-cargo build --release --offline -p relbuild-cli -p relbuild-testdata -p relbuild-benches --bin copy-release --bin relbuild --bin relbuild-testdata
+cargo build --release --locked -p relbuild-cli -p relbuild-testdata -p relbuild-benches --bin copy-release --bin relbuild --bin relbuild-testdata
 bin=$PWD/target/release
 
 work=$(mktemp -d)
@@ -42,3 +47,10 @@ for i in $(seq "$runs"); do
   echo "registry run $i: $("$bin/copy-release" "$release" --to-registry "$dst/mirror-$i/release")"
 done
 echo "tree again (everything present): $("$bin/copy-release" "$release" --to-tree "$work/tree-1")"
+
+if [ "$large_mib" -gt 0 ]; then
+  large=$("$bin/relbuild-testdata" push-large --registry "$src" --mib "$large_mib")
+  echo "large image: one ${large_mib} MiB layer"
+  echo "large to tree: $("$bin/copy-release" "$large" --image --to-tree "$work/large-tree")"
+  echo "large to registry: $("$bin/copy-release" "$large" --image --to-registry "$dst/large/copy")"
+fi

@@ -2,8 +2,10 @@
 //! one `transfer::copy_images` run, to a distribution tree or a registry.
 //!
 //! ```text
-//! copy-release RELEASE (--to-tree DIR | --to-registry HOST/REPO) [--floor-urls FILE]
+//! copy-release RELEASE (--to-tree DIR | --to-registry HOST/REPO) [--floor-urls FILE] [--image]
 //! ```
+//!
+//! `--image`: RELEASE is any image, copied alone (the large-blob run).
 //!
 //! Prints one line `seconds=S images=N blobs=B bytes=X copied=Y reused=Z
 //! peak_rss_kib=R`. With `--floor-urls` it only writes the URL of every
@@ -49,11 +51,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let release = args.first().ok_or("usage: copy-release RELEASE (--to-tree DIR | --to-registry HOST/REPO)")?.clone();
     let client: Client = ClientOptions::default().with_insecure(true).build()?;
-    let src = ImageSource::open(&release.parse()?, &client).await?;
-    let loaded = read_release(&src, &release, &ReadOptions::default()).await?;
-    let info = ReleaseInfo::read(loaded.data)?;
     let mut images: Vec<(String, String)> = vec![("release".to_owned(), release.clone())];
-    images.extend(info.image_tags().map(|(t, p)| (t.name.clone(), p.to_owned())));
+    if !args.iter().any(|a| a == "--image") {
+        let src = ImageSource::open(&release.parse()?, &client).await?;
+        let loaded = read_release(&src, &release, &ReadOptions::default()).await?;
+        let info = ReleaseInfo::read(loaded.data)?;
+        images.extend(info.image_tags().map(|(t, p)| (t.name.clone(), p.to_owned())));
+    }
 
     if let Some(file) = arg(&args, "--floor-urls") {
         return write_floor(&client, &images, &file).await;

@@ -113,10 +113,45 @@ fn entries(files: &[crate::fixture::FixtureFile]) -> Vec<LayerEntry> {
 
 /// Builds one image: gzip layers, a Docker config and a Docker schema 2 manifest.
 pub fn build_image(image: &FixtureImage) -> Result<BuiltImage> {
+    build_image_with(image, &WriteOptions::default())
+}
+
+/// An operand image `tag` whose one layer holds a `mib` MiB file of
+/// pseudo-random (incompressible) bytes, gzip-stored (level 0, so building
+/// it costs little more than the bytes): the large blob of copy benchmarks
+/// and resume tests.
+pub fn large_image(tag: &str, mib: usize) -> Result<BuiltImage> {
+    let len = mib << 20;
+    let mut data = Vec::with_capacity(len);
+    // xorshift64*: fast, deterministic, and nothing a compressor can use.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    while data.len() < len {
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        data.extend_from_slice(&x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes());
+    }
+    data.truncate(len);
+    let image = FixtureImage {
+        tag: tag.to_owned(),
+        role: Role::Operand,
+        labels: BTreeMap::new(),
+        layers: vec![vec![crate::fixture::FixtureFile {
+            path: format!("usr/share/{tag}"),
+            mode: 0o644,
+            mtime: crate::fixture::MTIME,
+            kind: FileKind::File(data),
+        }]],
+    };
+    build_image_with(&image, &WriteOptions::default().level(0))
+}
+
+/// [`build_image`] with these layer options.
+pub fn build_image_with(image: &FixtureImage, options: &WriteOptions) -> Result<BuiltImage> {
     let mut layers = Vec::new();
     let mut diff_ids = Vec::new();
     for files in &image.layers {
-        let mut w = LayerWriter::new(Vec::new(), &WriteOptions::default())?;
+        let mut w = LayerWriter::new(Vec::new(), options)?;
         w.append_all(&entries(files))?;
         let (info, blob) = w.finish()?;
         diff_ids.push(info.diff_id.clone());

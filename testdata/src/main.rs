@@ -4,6 +4,7 @@
 //! ```text
 //! relbuild-testdata serve [--port-file F]             # a registry until Ctrl-C
 //! relbuild-testdata generate --registry HOST:PORT --operators 200 --out is.yaml
+//! relbuild-testdata push-large --registry HOST:PORT --mib 1024   # prints the pullspec
 //! ```
 
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use clap::{Parser, Subcommand};
 use relbuild_core::image::Reference;
 use relbuild_core::registry::ClientOptions;
 use relbuild_testdata::fixture::{Role, StreamSpec, stream_images};
-use relbuild_testdata::generate::{build_image, image_stream_yaml, push_images};
+use relbuild_testdata::generate::{build_image, image_stream_yaml, large_image, push_image, push_images};
 use relbuild_testdata::registry::TestRegistry;
 
 #[derive(Debug, Parser)]
@@ -63,6 +64,19 @@ enum Cmd {
         /// warm rebuild benchmark applies.
         #[arg(long)]
         alt_mapping: Option<PathBuf>,
+    },
+    /// Push an image whose one layer is a MiB-sized incompressible file
+    /// (`generate::large_image`), and print its pullspec by digest.
+    PushLarge {
+        /// The registry, `HOST:PORT` (plain HTTP).
+        #[arg(long)]
+        registry: String,
+        /// The repository (under the registry).
+        #[arg(long, default_value = "bench/large")]
+        repository: String,
+        /// The layer's file size in MiB.
+        #[arg(long, default_value_t = 1024)]
+        mib: usize,
     },
 }
 
@@ -132,6 +146,15 @@ fn main() -> Result<()> {
             if let Some(f) = floor_urls {
                 std::fs::write(&f, urls.join("\n") + "\n").with_context(|| format!("writing {}", f.display()))?;
             }
+            Ok(())
+        }
+        Cmd::PushLarge { registry, repository, mib } => {
+            let repo: Reference = format!("{registry}/{repository}").parse()?;
+            let image = large_image("large", mib)?;
+            let client = ClientOptions::default().with_insecure(true).build()?;
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let digest = rt.block_on(push_image(&client, &repo, &image))?;
+            println!("{}@{digest}", repo.name());
             Ok(())
         }
     }

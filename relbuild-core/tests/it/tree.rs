@@ -17,7 +17,7 @@ use relbuild_core::transfer::{
 };
 use relbuild_core::{Digest, MediaType, NoReporter, RawManifest, Reference, Reporter};
 use relbuild_testdata::fixture::{FileKind, FixtureFile, StreamSpec, stream_images};
-use relbuild_testdata::generate::{BuiltImage, build_image, index_of, push_image};
+use relbuild_testdata::generate::{BuiltImage, build_image, index_of, large_image, push_image};
 use relbuild_testdata::proxy::{Action, Fault, FaultProxy, Matcher};
 use relbuild_testdata::registry::{NOBODY, RegistryConfig, TestRegistry, skopeo};
 
@@ -468,24 +468,10 @@ async fn killed_copies_leave_a_sound_tree() {
     assert_eq!(fetched.len(), all.len() - present.len(), "each missing blob once: {fetched:?}");
 }
 
-/// An image with one layer of 2 MiB that does not compress (bytes of a
-/// sha256 chain), so that its body arrives in many chunks.
+/// An image with one layer of 2 MiB that does not compress, so that its
+/// body arrives in many chunks.
 fn big_image() -> BuiltImage {
-    let mut image =
-        stream_images(&StreamSpec { operators: 1 }).into_iter().find(|i| i.tag == "prometheus").expect("prometheus");
-    let mut data = Vec::with_capacity(2 << 20);
-    let mut block = Digest::sha256(b"seed").to_string().into_bytes();
-    while data.len() < 2 << 20 {
-        block = sha2::Sha256::digest(&block).to_vec();
-        data.extend_from_slice(&block);
-    }
-    image.layers.push(vec![FixtureFile {
-        path: "usr/share/big".into(),
-        mode: 0o644,
-        mtime: 0,
-        kind: FileKind::File(data),
-    }]);
-    build_image(&image).expect("builds")
+    large_image("big", 2).expect("builds")
 }
 
 /// A copy that fails with a body dropped half-way leaves the part it
