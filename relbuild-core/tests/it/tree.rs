@@ -6,7 +6,6 @@
 
 use std::path::Path;
 
-use sha2::Digest as _;
 use std::process::Command;
 
 use relbuild_core::progress::{BlobKind, CopyProgress};
@@ -16,7 +15,7 @@ use relbuild_core::transfer::{
     BlobAction, CopyOptions, CopyOutcome, ImageDestination, ImageSource, copy_image, copy_images,
 };
 use relbuild_core::{Digest, MediaType, NoReporter, RawManifest, Reference, Reporter};
-use relbuild_testdata::fixture::{FileKind, FixtureFile, StreamSpec, stream_images};
+use relbuild_testdata::fixture::{StreamSpec, stream_images};
 use relbuild_testdata::generate::{BuiltImage, build_image, index_of, large_image, push_image};
 use relbuild_testdata::proxy::{Action, Fault, FaultProxy, Matcher};
 use relbuild_testdata::registry::{NOBODY, RegistryConfig, TestRegistry, skopeo};
